@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  make demo   |   make test
+VENV    ?= .venv
+PYTHON  ?= python3
+STAMP   := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint bench system-deps lock
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/slaguard demo
+
+system-deps:
+	scripts/install-system-deps
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check slaguard probes slo exporters alerting grafana tests bench
+	$(VENV)/bin/mypy slaguard probes slo exporters alerting grafana
+
+bench: $(STAMP) system-deps
+	$(VENV)/bin/python bench/probe_throughput.py
+
+# Refresh the lock after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(VENV)/bin/pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

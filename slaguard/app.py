@@ -1,0 +1,113 @@
+"""The composition root: the one place that wires concrete classes together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporters.prometheus import ProbeCollector
+from probes import PROBES
+from probes.base import ProbeContext, ProbeFn, wall_ms
+from slaguard.config import Config
+from slaguard.pipeline import ResultPipeline
+from slaguard.scheduler import ProbeScheduler, SelfCheck
+from slaguard.server import ServerDeps, make_app, serve
+from slaguard.state import LiveState
+from slaguard.store import SQLiteStore
+
+log = logging.getLogger(__name__)
+
+
+def intervals_ms(cfg: Config) -> dict[str, int]:
+    return {t.name: int(t.interval.total_seconds() * 1000) for t in cfg.targets}
+
+
+def targets_for(cfg: Config, location: str) -> list[Any]:
+    return [t for t in cfg.targets if t.locations is None or location in t.locations]
+
+
+def _self_check(url: str | None) -> SelfCheck:
+    if url is None:
+        return SelfCheck(None)
+
+    async def check() -> bool:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(url) as resp:
+            return resp.status < 500
+
+    return SelfCheck(check)
+
+
+@dataclass
+class App:
+    cfg: Config
+    # Locations this process probes as; a real deployment has one, the demo three.
+    locations: Sequence[str] = ()
+    probes: Mapping[str, ProbeFn] = field(default_factory=lambda: dict(PROBES))
+    probe_options: dict[str, Any] = field(default_factory=dict)
+    # Loopback source address per simulated location (the demo).
+    source_addresses: Mapping[str, str] = field(default_factory=dict)
+    serve_http: bool = True
+
+    def __post_init__(self) -> None:
+        self.locations = list(self.locations) or [self.cfg.location]
+        self.store = SQLiteStore(self.cfg.storage.path)
+        self.state = LiveState()
+        self.state.restore(self.store.latest())
+        self.registry = CollectorRegistry(auto_describe=True)
+        if self.cfg.exporters.prometheus.enabled:
+            self.registry.register(ProbeCollector(self.state))
+        self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=[self.state])
+        self.schedulers = [self._scheduler(loc) for loc in self.locations]
+        self.runner: web.AppRunner | None = None
+
+    def _scheduler(self, location: str) -> ProbeScheduler:
+        sched = self.cfg.scheduling
+        return ProbeScheduler(
+            targets_for(self.cfg, location), location, self.probes, self.pipeline.submit,
+            max_concurrency=sched.max_concurrency, misfire_grace=sched.misfire_grace,
+            self_check=_self_check(sched.self_check_url),
+            ctx=ProbeContext(location=location, options=self._options(location)),
+        )
+
+    def _options(self, location: str) -> dict[str, Any]:
+        options = dict(self.probe_options)
+        if location in self.source_addresses:
+            options["local_addr"] = (self.source_addresses[location], 0)
+        return options
+
+    def web_app(self) -> web.Application:
+        return make_app(ServerDeps(store=self.store, registry=self.registry,
+                                   started_ms=wall_ms(), now_ms=wall_ms, extra={}))
+
+    async def start(self, schedule: bool = True) -> None:
+        await self.pipeline.start()
+        if self.serve_http:
+            server = self.cfg.server
+            self.runner = await serve(self.web_app(), server.host, server.port)
+            log.info("listening on http://%s/", server.listen)
+        if schedule:
+            for s in self.schedulers:
+                s.start()
+
+    async def stop(self) -> None:
+        for s in self.schedulers:
+            s.shutdown()
+        await self.pipeline.stop()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        self.store.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,138 @@
+"""The ``slaguard`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from slaguard.config import Config, ConfigError, load_config
+from slaguard.errors import SlaguardError
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+DEFAULT_CONFIG = "slaguard.yaml"
+
+
+def _load(path: str) -> Config:
+    cfg, warnings = load_config(path)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return cfg
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    print(f"{args.config}: ok ({len(cfg.targets)} targets, {len(cfg.services)} services, "
+          f"{len(cfg.customers)} customers)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from slaguard.app import App
+
+    app = App(_load(args.config))
+    try:
+        asyncio.run(app.run_forever())
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from probes import PROBES
+    from probes.base import ProbeContext
+    from slaguard.domain import Outcome, to_json_line
+
+    cfg = _load(args.config)
+    try:
+        target = cfg.target(args.target)
+    except KeyError:
+        names = ", ".join(t.name for t in cfg.targets)
+        print(f"error: no target named {args.target!r} (targets: {names})", file=sys.stderr)
+        return EXIT_CONFIG
+    ctx = ProbeContext(location=args.location or cfg.location)
+    result = asyncio.run(PROBES[target.kind](target, ctx))
+    print(to_json_line(result))
+    return EXIT_OK if result.outcome is Outcome.SUCCESS else EXIT_FAIL
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from slaguard.app import intervals_ms
+    from slaguard.importer import Progress, import_results
+    from slaguard.store import SQLiteStore
+
+    cfg = _load(args.config)
+    store = SQLiteStore(cfg.storage.path)
+    try:
+        stats = import_results(store, args.file, cfg.target_services, intervals_ms(cfg),
+                               progress=Progress())
+    finally:
+        store.close()
+    print(f"{args.file}: {stats.lines} lines, {stats.added} results added, "
+          f"{stats.duplicates} already in the record ({stats.seconds:.1f} s)")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from slaguard.demo import run_demo
+
+    try:
+        asyncio.run(run_demo(port=args.port, data_dir=Path(args.data_dir),
+                             duration_s=args.duration, speed=args.speed))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slaguard", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str,
+            config: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if config:
+            sp.add_argument("-c", "--config", default=DEFAULT_CONFIG,
+                            help=f"configuration file (default ./{DEFAULT_CONFIG})")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("run", cmd_run, "probe, evaluate, alert and serve")
+    add("check-config", cmd_check_config, "validate a configuration; exit 2 on errors")
+    sp = add("probe", cmd_probe, "run one probe now and print its result as one JSON line")
+    sp.add_argument("target")
+    sp.add_argument("--location", help="location label for the result (default: config)")
+    sp = add("import-results", cmd_import, "import results from an interchange JSONL file")
+    sp.add_argument("file")
+    sp = add("demo", cmd_demo, "run everything on a built-in simulated platform", config=False)
+    sp.add_argument("--port", type=int, default=9108, help="slaguard's port (default 9108)")
+    sp.add_argument("--data-dir", default="demo-data", help="where the demo keeps its store")
+    sp.add_argument("--duration", type=float, default=None,
+                    help="stop after this many seconds (default: run until Ctrl-C)")
+    sp.add_argument("--speed", type=float, default=1.0,
+                    help="compress the fault script by this factor (tests use > 1)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args))
+    except ConfigError as e:
+        print(f"{getattr(args, 'config', 'config')}: {len(e.errors)} error(s)", file=sys.stderr)
+        for err in e.errors:
+            print(f"  {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SlaguardError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""Configuration schema, version 1.
+
+The user-facing contract is ``examples/slaguard.example.yaml``: every key there
+keeps its name and meaning.  Types parse units at load time (durations become
+``timedelta``, sizes ``int`` bytes, percents ``Decimal``); unknown keys are
+rejected; ``kind`` discriminates targets and channels.  Cross-references are
+checked afterwards in ``validate.py`` so that every error names its own path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
+
+from slaguard.units import format_duration, parse_duration, parse_percent, parse_size
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Percent = Annotated[Decimal, BeforeValidator(parse_percent)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _infinite(value: object) -> bool:
+    return isinstance(value, float | Decimal) and value == float("inf") or value in (
+        ".inf", "inf", "Infinity",
+    )
+
+
+def _duration_or_inf(value: object) -> timedelta | None:
+    return None if _infinite(value) else parse_duration(value)
+
+
+def _percent_or_inf(value: object) -> Decimal | None:
+    if _infinite(value):
+        return None
+    d = Decimal(str(value).rstrip("%").strip())
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"not a non-negative percent: {value!r}")
+    return d
+
+
+OpenDuration = Annotated[timedelta | None, BeforeValidator(_duration_or_inf)]  # None = ∞
+OpenPercent = Annotated[Decimal | None, BeforeValidator(_percent_or_inf)]  # None = ∞ (lateness may exceed 100 %)
+
+
+def _money(value: object) -> Decimal:
+    if isinstance(value, float):
+        # Money never passes through a float: 12000.1 in YAML may not be 12000.10.
+        raise ValueError("money must be a quoted string with two decimals, e.g. \"12000.00\"")
+    d = Decimal(str(value))
+    if not d.is_finite() or d < 0 or d.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError(f"not an amount in 0.01 units: {value!r}")
+    return d.quantize(Decimal("0.01"))
+
+
+Money = Annotated[Decimal, BeforeValidator(_money)]
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"invalid regular expression {value!r}: {e}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- targets ------------------------------------------------------------------
+
+
+class Expect(Strict):
+    status: list[int] | None = None  # None: any 2xx
+    body_contains: str | None = None
+    body_regex: Regex | None = None
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
+    headers: dict[str, Regex] | None = None
+    max_duration: Duration | None = None
+
+
+class TLSOptions(Strict):
+    insecure_skip_verify: bool = False
+    ca_file: str | None = None
+    server_name: str | None = None
+
+
+class TargetBase(Strict):
+    name: Name
+    service: str
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    interval: Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(seconds=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+    tls: TLSOptions = TLSOptions()
+    # cold: a fresh connection and resolver per probe (blackbox semantics);
+    # warm: keep-alive and DNS cache, labelled connection="warm".
+    connection: Literal["cold", "warm"] = "cold"
+    max_body: Size = 10 * 2**20
+    # Does this target count towards its service's availability?
+    availability: bool = True
+    # Run only from these locations (default: every location).
+    locations: list[str] | None = None
+
+
+class HttpTarget(TargetBase):
+    kind: Literal["http"]
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    body: str | None = None
+    follow_redirects: bool = True
+    expect: Expect = Expect()
+
+
+class UploadTarget(TargetBase):
+    kind: Literal["upload"]
+    size: Size = 10 * 2**20
+    mode: Literal["multipart", "put"] = "multipart"
+    method: Literal["POST", "PUT"] | None = None  # default: POST for multipart, PUT for put
+    field: str = "file"
+    filename: str = "slaguard-probe.bin"
+    max_duration: Duration | None = None  # an assertion: "10 MB in < 30 s"
+    expect: Expect = Expect()
+
+    @property
+    def http_method(self) -> str:
+        return self.method or ("POST" if self.mode == "multipart" else "PUT")
+
+
+class FreshnessTarget(TargetBase):
+    kind: Literal["freshness"]
+    timestamp_field: str = Field(pattern=r"^\$(\.[^.]+)+$")
+    # How often the backup job runs (used to warn when it cannot meet the RPO).
+    backup_every: Duration | None = None
+    expect: Expect = Expect()
+
+
+Target = Annotated[HttpTarget | UploadTarget | FreshnessTarget, Field(discriminator="kind")]
+TARGET_KINDS: dict[str, type[TargetBase]] = {
+    "http": HttpTarget,
+    "upload": UploadTarget,
+    "freshness": FreshnessTarget,
+}
+
+
+# -- services, availability, SLOs, maintenance -------------------------------
+
+
+class Service(Strict):
+    title: str = ""
+    availability: Percent
+    # A service is down when any (default) or all of its availability targets are down.
+    down_when: Literal["any", "all"] = "any"
+
+
+class MaintenancePolicy(Strict):
+    notice_working_days: Annotated[int, Field(ge=0)] = 7
+    calendar: Literal["CN", "none"] = "CN"
+    calendar_overrides: str | None = None
+    counts_as: Literal["available", "exclude_from_period"] = "available"
+
+
+Quorum = Literal["majority", "any", "all"] | Annotated[int, Field(ge=1)]
+
+
+class AvailabilityPolicy(Strict):
+    confirm: Annotated[int, Field(ge=1)] = 2
+    quorum: Quorum = "majority"
+    no_data: Literal["up", "down", "exclude"] = "up"
+    maintenance: MaintenancePolicy = MaintenancePolicy()
+
+
+_LATENCY_KEY = re.compile(r"^(mean|max|p\d{1,2}(\.\d+)?)$")
+
+
+def _latency_keys(value: dict[str, timedelta]) -> dict[str, timedelta]:
+    for key in value:
+        if not _LATENCY_KEY.match(key):
+            raise ValueError(f"unknown latency bound {key!r} (use mean, max or pNN)")
+    return value
+
+
+class SLO(Strict):
+    name: Name
+    targets: list[str] | None = None
+    services: list[str] | None = None
+    latency: Annotated[dict[str, Duration], AfterValidator(_latency_keys)] | None = None
+    freshness: Duration | None = None
+    restore_within: Duration | None = None
+
+
+class MaintenanceWindow(Strict):
+    id: Name
+    services: list[str]
+    start: datetime
+    end: datetime
+    announced: datetime | None = None
+    title: str = ""
+
+
+# -- incidents and channels ---------------------------------------------------
+
+
+class PriorityPolicy(Strict):
+    respond: Duration
+    restore: Duration | None = None
+    resolve: Duration | None = None
+    escalate_after: Duration | None = None
+    notify: list[str] = Field(default_factory=list)
+
+
+class Incidents(Strict):
+    priorities: dict[Literal["P1", "P2", "P3", "P4"], PriorityPolicy] = Field(default_factory=dict)
+    escalation: list[str] = Field(default_factory=list)
+
+
+class EmailChannel(Strict):
+    kind: Literal["email"]
+    smtp: Annotated[str, Field(pattern=r"^[^:\s]+:\d+$")]
+    # ssl: implicit TLS (465); starttls: upgrade (587); none: only for local tests.
+    security: Literal["ssl", "starttls", "none"] | None = None
+    from_: str = Field(alias="from")
+    to: list[str]
+    username: str | None = None
+    password: str | None = None
+
+
+class WebhookChannel(Strict):
+    kind: Literal["webhook"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    secret: str | None = None  # HMAC-SHA256 signature header when set
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class DingTalkChannel(Strict):
+    kind: Literal["dingtalk"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    secret: str | None = None
+
+
+class WeComChannel(Strict):
+    kind: Literal["wecom"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+
+
+class FeishuChannel(Strict):
+    kind: Literal["feishu"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    secret: str | None = None
+    format: Literal["interactive", "text"] = "interactive"
+
+
+class AlertmanagerChannel(Strict):
+    kind: Literal["alertmanager"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+
+
+Channel = Annotated[
+    EmailChannel | WebhookChannel | DingTalkChannel | WeComChannel | FeishuChannel
+    | AlertmanagerChannel,
+    Field(discriminator="kind"),
+]
+CHANNEL_KINDS = ("email", "webhook", "dingtalk", "wecom", "feishu", "alertmanager")
+
+
+# -- compensation and customers ----------------------------------------------
+
+
+class AvailabilityCredit(Strict):
+    mode: Literal["tiered", "linear", "max"] = "tiered"
+    # [lower bound %, credit %]: from the lower bound (inclusive) up to the next
+    # higher bound or the objective (exclusive).
+    tiers: list[tuple[Percent, Percent]] = Field(
+        default_factory=lambda: [
+            (Decimal("99.0"), Decimal(10)), (Decimal("95.0"), Decimal(25)),
+            (Decimal("90.0"), Decimal(50)), (Decimal(0), Decimal(100)),
+        ]
+    )
+    linear_factor: Decimal = Decimal(10)
+
+
+class ResponseCredit(Strict):
+    combine: Literal["worst", "sum"] = "worst"
+    tiers: list[tuple[OpenPercent, Percent]] = Field(
+        default_factory=lambda: [(Decimal(50), Decimal(5)), (Decimal(100), Decimal(10)),
+                                 (None, Decimal(20))]
+    )
+
+
+class DataLossCredit(Strict):
+    tiers: list[tuple[OpenDuration, Annotated[Decimal, BeforeValidator(_percent_or_inf)]]] = Field(
+        default_factory=lambda: [(timedelta(hours=1), Decimal(50)),
+                                 (timedelta(hours=24), Decimal(100)), (None, Decimal(300))]
+    )
+
+
+class Compensation(Strict):
+    policy_version: str = "1"
+    currency: str = "CNY"
+    availability: AvailabilityCredit = AvailabilityCredit()
+    interruption: Literal["prorata", "none"] = "prorata"
+    response: ResponseCredit = ResponseCredit()
+    data_loss: DataLossCredit = DataLossCredit()
+    cap: Percent = Decimal(100)
+    settlement: list[Literal["fee_reduction", "extension"]] = Field(
+        default_factory=lambda: ["fee_reduction"]
+    )
+
+
+class Customer(Strict):
+    id: Name
+    name: str
+    monthly_fee: Money
+    services: list[str]
+    token: str | None = None
+    contract: str | None = None
+
+
+# -- the rest -------------------------------------------------------------------
+
+
+class Storage(Strict):
+    path: str = "data/slaguard.db"
+
+
+class Server(Strict):
+    listen: Annotated[str, Field(pattern=r"^[^\s]*:\d+$")] = "127.0.0.1:9108"
+    # Bearer token for the write API and the Alertmanager inbound webhook.
+    api_token: str | None = None
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class PrometheusExporter(Strict):
+    enabled: bool = True
+
+
+class InfluxDBExporter(Strict):
+    enabled: bool = False
+    url: str = "http://localhost:8086"
+    org: str = ""
+    bucket: str = ""
+    token: str = ""
+
+
+class Exporters(Strict):
+    prometheus: PrometheusExporter = PrometheusExporter()
+    influxdb: InfluxDBExporter = InfluxDBExporter()
+
+
+class Scheduling(Strict):
+    # Probes in flight at once; more would queue and distort each other's timing.
+    max_concurrency: Annotated[int, Field(ge=1)] = 32
+    # A probe that starts later than this after its slot is recorded as a gap.
+    misfire_grace: Duration = timedelta(seconds=5)
+    # A URL this location must reach for its own results to be judged; when it
+    # fails, results are `unknown`, never `failure`.
+    self_check_url: str | None = None
+
+
+class Config(Strict):
+    version: Literal[1]
+    timezone: str = "Asia/Shanghai"
+    storage: Storage = Storage()
+    server: Server = Server()
+    location: Name = "local"
+    locations: list[str] | None = None
+    scheduling: Scheduling = Scheduling()
+    services: dict[str, Service]
+    targets: list[Target] = Field(default_factory=list)
+    availability: AvailabilityPolicy = AvailabilityPolicy()
+    slos: list[SLO] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    incidents: Incidents = Incidents()
+    channels: dict[str, Channel] = Field(default_factory=dict)
+    compensation: Compensation = Compensation()
+    customers: list[Customer] = Field(default_factory=list)
+    exporters: Exporters = Exporters()
+
+    @property
+    def all_locations(self) -> list[str]:
+        return list(self.locations or [self.location])
+
+    def target(self, name: str) -> HttpTarget | UploadTarget | FreshnessTarget:
+        for t in self.targets:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    @property
+    def target_services(self) -> dict[str, str]:
+        return {t.name: t.service for t in self.targets}

@@ -1,0 +1,224 @@
+"""Domain types shared by every layer: what a probe observed.
+
+A ``ProbeResult`` is immutable and carries exact integers: timestamps in epoch
+milliseconds (UTC) and durations in milliseconds.  Floats never enter the
+record; exporters convert to seconds at the edge.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+PHASES = ("resolve", "connect", "tls", "processing", "transfer", "send")
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    # The probe could not judge (its own network is down, it was overloaded,
+    # it was not running).  Never counted as downtime.
+    UNKNOWN = "unknown"
+
+
+class ErrorClass(enum.StrEnum):
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    HTTP_STATUS = "http_status"
+    ASSERTION = "assertion"
+    BODY_TOO_LARGE = "body_too_large"
+    PROBE_ERROR = "probe_error"
+    # Probe-side classes: they always come with Outcome.UNKNOWN.
+    SELF_CHECK = "self_check"
+    OVERLOADED = "overloaded"
+    MISSED = "missed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeError:
+    cls: ErrorClass
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    ts_ms: int  # start of the probe, epoch milliseconds UTC
+    target: str
+    service: str
+    location: str
+    kind: str
+    outcome: Outcome
+    duration_ms: int
+    phases_ms: dict[str, int] = field(default_factory=dict)
+    status_code: int | None = None
+    bytes: int | None = None
+    error: ProbeError | None = None
+    # Earliest NotAfter of the presented TLS chain, epoch seconds.
+    cert_expiry: int | None = None
+    # Newest recoverable point (freshness probes), epoch milliseconds.
+    recovery_point_ms: int | None = None
+    # How the connection was made: "cold" (fresh connection, no DNS cache) or "warm".
+    connection: str = "cold"
+
+    @property
+    def ts(self) -> datetime:
+        return datetime.fromtimestamp(self.ts_ms / 1000, tz=UTC)
+
+    @property
+    def success(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
+
+    def throughput_bps(self) -> int | None:
+        """Bytes per second over the `send` phase (uploads), integer."""
+        send = self.phases_ms.get("send")
+        if not self.bytes or not send:
+            return None
+        return self.bytes * 1000 // send
+
+    def with_(self, **changes: Any) -> ProbeResult:
+        return replace(self, **changes)
+
+
+# -- interchange (JSONL), DESIGN.md "Result interchange" ---------------------
+
+
+class InterchangeError(ValueError):
+    """A line of the interchange format that cannot be accepted."""
+
+
+def format_ts(ts_ms: int, tz: Any = UTC) -> str:
+    """RFC 3339 with offset and millisecond precision."""
+    dt = datetime.fromtimestamp(ts_ms / 1000, tz=tz)
+    return dt.isoformat(timespec="milliseconds")
+
+
+def parse_ts(value: Any) -> int:
+    if not isinstance(value, str):
+        raise InterchangeError(f"ts: expected an RFC 3339 string, got {value!r}")
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InterchangeError(f"ts: not an RFC 3339 timestamp: {value!r}") from None
+    if dt.tzinfo is None:
+        raise InterchangeError(f"ts: offset required: {value!r}")
+    # Exact integer milliseconds, no float round trip.
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def to_interchange(r: ProbeResult) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "ts": format_ts(r.ts_ms),
+        "target": r.target,
+        "service": r.service,
+        "location": r.location,
+        "kind": r.kind,
+        "outcome": r.outcome.value,
+        "duration_ms": r.duration_ms,
+    }
+    if r.phases_ms:
+        doc["phases_ms"] = dict(r.phases_ms)
+    if r.status_code is not None:
+        doc["status_code"] = r.status_code
+    if r.bytes is not None:
+        doc["bytes"] = r.bytes
+    if r.error is not None:
+        doc["error"] = {"class": r.error.cls.value, "message": r.error.message}
+    if r.cert_expiry is not None:
+        doc["cert_expiry"] = r.cert_expiry
+    if r.recovery_point_ms is not None:
+        doc["recovery_point"] = format_ts(r.recovery_point_ms)
+    if r.connection != "cold":
+        doc["connection"] = r.connection
+    return doc
+
+
+def to_json_line(r: ProbeResult) -> str:
+    return json.dumps(to_interchange(r), ensure_ascii=False, separators=(",", ":"))
+
+
+def _int(doc: dict[str, Any], key: str, required: bool = False) -> int | None:
+    v = doc.get(key)
+    if v is None:
+        if required:
+            raise InterchangeError(f"{key}: required")
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise InterchangeError(f"{key}: expected a non-negative integer, got {v!r}")
+    return v
+
+
+def _error(v: Any) -> ProbeError | None:
+    if v is None:
+        return None
+    if isinstance(v, str):  # a bare class name, or "class: message"
+        cls, _, msg = v.partition(":")
+        v = {"class": cls.strip(), "message": msg.strip()}
+    if not isinstance(v, dict):
+        raise InterchangeError(f"error: expected an object or a string, got {v!r}")
+    try:
+        cls = ErrorClass(v.get("class"))
+    except ValueError:
+        raise InterchangeError(f"error.class: unknown error class {v.get('class')!r}") from None
+    return ProbeError(cls, str(v.get("message", "")))
+
+
+def from_interchange(doc: Any, services: dict[str, str] | None = None) -> ProbeResult:
+    """Parse one interchange document.
+
+    ``services`` maps target name to service; when given, the target must be
+    known and the service comes from it (a line's own ``service`` must agree).
+    """
+    if not isinstance(doc, dict):
+        raise InterchangeError("expected a JSON object")
+    for key in ("target", "location", "kind"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise InterchangeError(f"{key}: required string")
+    target = doc["target"]
+    service = doc.get("service")
+    if services is not None:
+        if target not in services:
+            raise InterchangeError(f"target: unknown target {target!r}")
+        if service is not None and service != services[target]:
+            raise InterchangeError(
+                f"service: {service!r} does not match the configured {services[target]!r}"
+            )
+        service = services[target]
+    if not isinstance(service, str) or not service:
+        raise InterchangeError("service: required string")
+    try:
+        outcome = Outcome(doc.get("outcome"))
+    except ValueError:
+        raise InterchangeError(
+            f"outcome: expected success|failure|unknown, got {doc.get('outcome')!r}"
+        ) from None
+    phases = doc.get("phases_ms") or {}
+    if not isinstance(phases, dict):
+        raise InterchangeError("phases_ms: expected an object")
+    for name, v in phases.items():
+        if name not in PHASES:
+            raise InterchangeError(f"phases_ms.{name}: unknown phase")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InterchangeError(f"phases_ms.{name}: expected a non-negative integer")
+    rp = doc.get("recovery_point")
+    return ProbeResult(
+        ts_ms=parse_ts(doc.get("ts")),
+        target=target,
+        service=service,
+        location=doc["location"],
+        kind=doc["kind"],
+        outcome=outcome,
+        duration_ms=_int(doc, "duration_ms", required=True) or 0,
+        phases_ms=dict(phases),
+        status_code=_int(doc, "status_code"),
+        bytes=_int(doc, "bytes"),
+        error=_error(doc.get("error")),
+        cert_expiry=_int(doc, "cert_expiry"),
+        recovery_point_ms=None if rp is None else parse_ts(rp),
+        connection=str(doc.get("connection", "cold")),
+    )

@@ -1,0 +1,143 @@
+"""Probe scheduling on APScheduler 3 (asyncio).
+
+* Each target runs on its interval at a stable offset inside the interval
+  (a hash of its name), aligned to the epoch, so restarts keep the same slots
+  and every location probes a target at the same instants (quorum compares
+  like with like) while different targets spread over the interval.
+* ``max_instances=1`` and coalescing: a slow probe never overlaps itself.
+* A run APScheduler had to skip (missed past the grace time, or the previous
+  run still going) is recorded as an ``unknown`` result: a probe-side gap,
+  never downtime.
+* A semaphore bounds the probes in flight so timing stays honest; a probe that
+  waited too long for a slot is ``unknown`` (overloaded), not a slow target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from probes.base import ProbeContext, ProbeFn
+from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
+
+log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def slot_offset_ms(name: str, interval_ms: int) -> int:
+    """Stable offset of a target inside its interval (same on every host)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % interval_ms
+
+
+def unknown_result(target: Any, location: str, ts_ms: int, cls: ErrorClass,
+                   message: str) -> ProbeResult:
+    return ProbeResult(ts_ms=ts_ms, target=target.name, service=target.service,
+                       location=location, kind=target.kind, outcome=Outcome.UNKNOWN,
+                       duration_ms=0, error=ProbeError(cls, message))
+
+
+class SelfCheck:
+    """The location's own network check, cached briefly.
+
+    Run only after a failure: when the location cannot reach its own check
+    URL, the failure says nothing about the target and becomes ``unknown``.
+    """
+
+    def __init__(self, check: Callable[[], Any] | None, ttl_s: float = 5.0):
+        self.check, self.ttl_s = check, ttl_s
+        self._at, self._ok = 0.0, True
+        self._lock = asyncio.Lock()
+
+    async def ok(self) -> bool:
+        if self.check is None:
+            return True
+        async with self._lock:
+            if time.monotonic() - self._at > self.ttl_s:
+                try:
+                    self._ok = bool(await self.check())
+                except Exception:
+                    self._ok = False
+                self._at = time.monotonic()
+            return self._ok
+
+
+class ProbeScheduler:
+    def __init__(self, targets: Sequence[Any], location: str, probes: Mapping[str, ProbeFn],
+                 submit: Callable[[ProbeResult], None], *, max_concurrency: int = 32,
+                 misfire_grace: timedelta = timedelta(seconds=5),
+                 self_check: SelfCheck | None = None, ctx: ProbeContext | None = None):
+        self.targets = {t.name: t for t in targets}
+        self.location = location
+        self.probes = probes
+        self.submit = submit
+        self.grace = misfire_grace
+        self.ctx = ctx or ProbeContext(location=location)
+        self.self_check = self_check or SelfCheck(None)
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    def start(self) -> None:
+        for t in self.targets.values():
+            interval_ms = int(t.interval.total_seconds() * 1000)
+            start = EPOCH + timedelta(milliseconds=slot_offset_ms(t.name, interval_ms))
+            self._scheduler.add_job(
+                self.run_once, IntervalTrigger(seconds=interval_ms / 1000, start_date=start),
+                args=[t.name], id=t.name, name=t.name, max_instances=1, coalesce=True,
+                misfire_grace_time=max(1, int(self.grace.total_seconds())),
+            )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def next_runs(self) -> dict[str, datetime]:
+        return {j.id: j.next_run_time for j in self._scheduler.get_jobs()}
+
+    async def run_once(self, name: str) -> ProbeResult:
+        """Run one probe of ``name`` now (also the CLI's ``probe`` command)."""
+        t = self.targets[name]
+        queued_ms = self.ctx.now_ms()
+        async with self._slots:
+            waited_ms = self.ctx.now_ms() - queued_ms
+            if waited_ms > self.grace.total_seconds() * 1000:
+                result = unknown_result(t, self.location, queued_ms, ErrorClass.OVERLOADED,
+                                        f"waited {waited_ms} ms for a probe slot")
+            else:
+                result = await self._probe(t)
+        self.submit(result)
+        return result
+
+    async def _probe(self, t: Any) -> ProbeResult:
+        try:
+            result = await self.probes[t.kind](t, self.ctx)
+        except Exception as e:  # a bug in a probe must not look like an outage
+            log.exception("probe %s raised", t.name)
+            return unknown_result(t, self.location, self.ctx.now_ms(), ErrorClass.PROBE_ERROR,
+                                  f"{type(e).__name__}: {e}")
+        if result.outcome is Outcome.FAILURE and not await self.self_check.ok():
+            err = result.error.message if result.error else ""
+            return result.with_(outcome=Outcome.UNKNOWN, error=ProbeError(
+                ErrorClass.SELF_CHECK, f"location self-check failed; probe said: {err}"))
+        return result
+
+    def _on_skipped(self, event: JobExecutionEvent) -> None:
+        t = self.targets.get(event.job_id)
+        if t is None:
+            return
+        ts = event.scheduled_run_time
+        ts_ms = int(ts.timestamp() * 1000) if ts else self.ctx.now_ms()
+        reason = ("previous run still in progress" if event.code == EVENT_JOB_MAX_INSTANCES
+                  else "run missed (scheduler late)")
+        self.submit(unknown_result(t, self.location, ts_ms, ErrorClass.MISSED, reason))

@@ -1,0 +1,53 @@
+"""Shared test fixtures: golden files, free ports and real external binaries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+REQUIRE_INTEGRATION = os.environ.get("SLAGUARD_REQUIRE_INTEGRATION") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite golden files from the current output (review the diff)")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_binary(*names: str) -> str:
+    """Path of the first binary found; skip (or fail under CI) when none is."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = f"{' or '.join(names)} not installed (Debian package; .ci/run installs it)"
+    if REQUIRE_INTEGRATION:
+        pytest.fail(f"SLAGUARD_REQUIRE_INTEGRATION=1 but {message}")
+    pytest.skip(message)
+
+
+def check_golden(path: Path, actual: str, update: bool) -> None:
+    if update or not path.exists():
+        if not update and REQUIRE_INTEGRATION:
+            pytest.fail(f"golden file {path} missing; run pytest --update-golden and review")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        return
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"{path} differs; run pytest --update-golden and review the diff"
