@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporters.prometheus import ProbeCollector
-from probes import PROBES
+from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard.config import Config
 from slaguard.pipeline import ResultPipeline
@@ -100,6 +100,7 @@ class App:
     async def stop(self) -> None:
         for s in self.schedulers:
             s.shutdown()
+            await close_connectors(s.ctx)
         await self.pipeline.stop()
         if self.runner is not None:
             await self.runner.cleanup()

@@ -1,0 +1,17 @@
+"""slaguard probes: one module per kind, one contract (see probes.base).
+
+``PROBES`` maps a target's ``kind`` to its ``run``; a test checks it against
+``slaguard.config.schema.TARGET_KINDS``.
+"""
+
+from probes import freshness, http, upload
+from probes._common import close_connectors
+from probes.base import ProbeContext, ProbeFn
+
+PROBES: dict[str, ProbeFn] = {
+    "http": http.run,
+    "upload": upload.run,
+    "freshness": freshness.run,
+}
+
+__all__ = ["PROBES", "ProbeContext", "ProbeFn", "close_connectors"]

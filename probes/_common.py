@@ -1,0 +1,312 @@
+"""What the HTTP-based probe kinds share: session, exchange, assertions, result.
+
+A kind supplies one coroutine, ``exchange(session, observation)``, that makes
+its request and raises a ``ProbeFailure`` (or lets aiohttp's exceptions out)
+when the target misbehaves; ``run_probe`` does the rest: the clock, the
+deadline, classification and the ``ProbeResult``.
+
+``ctx.options`` keys read here (all optional):
+
+``ssl_context``
+    an ``ssl.SSLContext`` used for every https request instead of what
+    ``target.tls`` asks for (tests with a private CA, private networks).
+``resolver``
+    an ``aiohttp.abc.AbstractResolver`` replacing the system resolver.
+``connectors``
+    ``dict[str, TimedConnector]``: the kept-alive connectors of ``warm``
+    targets, by target name, created on first use.  Whoever owns the context
+    closes them with ``close_connectors(ctx)``.
+``local_addr``
+    ``(host, port)`` to bind outgoing connections to: the source address of a
+    multi-homed probe host (the demo's simulated locations use 127.0.0.2-4).
+``trace_sink``
+    a list; each probe appends its ``TraceFacts`` (connection reused, DNS
+    cache hit, peer address, certificate source...) for diagnostics and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from probes import _jsonpath
+from probes._timing import ProbeTrace, TimedConnector, Transitions
+from probes.base import ProbeContext
+from probes.errors import (
+    AssertionFailed,
+    BodyTooLarge,
+    ProbeTimeout,
+    StatusMismatch,
+    classify,
+    outcome_of,
+)
+from slaguard.config.schema import Expect, TargetBase
+from slaguard.domain import ErrorClass, ProbeError, ProbeResult
+
+CHUNK = 64 * 1024  # read and write granularity; bounds memory per probe
+
+
+@dataclass
+class Observation:
+    """What one probe saw so far; filled in as it goes, so a failure keeps it."""
+
+    trace: ProbeTrace
+    status: int | None = None
+    body_bytes: int | None = None  # response body bytes read (decoded)
+    sent_bytes: int | None = None  # request payload bytes written (uploads)
+    recovery_point_ms: int | None = None
+
+
+Exchange = Callable[[aiohttp.ClientSession, Observation], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    charset: str | None
+
+    def text(self) -> str:
+        try:
+            return self.body.decode(self.charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise AssertionFailed(f"body is not JSON: {e}") from None
+
+
+# -- running a probe -----------------------------------------------------------
+
+
+async def run_probe(
+    target: TargetBase,
+    ctx: ProbeContext,
+    exchange: Exchange,
+    *,
+    transitions: Transitions,
+    max_durations: Iterable[timedelta | None] = (),
+) -> ProbeResult:
+    ts_ms = ctx.now_ms()
+    obs = Observation(ProbeTrace(transitions))
+    async with _session(target, ctx, obs.trace) as session:
+        error = await _attempt(target, session, obs, exchange)
+    duration_ms, phases_ms = obs.trace.clock.to_ms()
+    if error is None:
+        error = _check_max_duration(duration_ms, max_durations)
+    sink = ctx.options.get("trace_sink")
+    if sink is not None:
+        sink.append(obs.trace.facts)
+    return ProbeResult(
+        ts_ms=ts_ms,
+        target=target.name,
+        service=target.service,
+        location=ctx.location,
+        kind=str(getattr(target, "kind", "")),
+        outcome=outcome_of(error),
+        duration_ms=duration_ms,
+        phases_ms=phases_ms,
+        status_code=obs.status,
+        bytes=obs.sent_bytes if obs.sent_bytes is not None else obs.body_bytes,
+        error=error,
+        cert_expiry=obs.trace.facts.cert_expiry,
+        recovery_point_ms=obs.recovery_point_ms,
+        connection=target.connection,
+    )
+
+
+async def _attempt(
+    target: TargetBase, session: aiohttp.ClientSession, obs: Observation, exchange: Exchange
+) -> ProbeError | None:
+    # One deadline for the whole probe (connect, upload, headers and body);
+    # aiohttp's own timeouts are off so there is exactly one way to time out.
+    deadline = asyncio.timeout(target.timeout.total_seconds())
+    try:
+        async with deadline:
+            with obs.trace.running():
+                await exchange(session, obs)
+    except Exception as exc:
+        if deadline.expired():
+            seconds = target.timeout.total_seconds()
+            return classify(ProbeTimeout(f"no complete response within {seconds:g}s"))
+        return classify(exc)
+    return None
+
+
+def _check_max_duration(
+    duration_ms: int, limits: Iterable[timedelta | None]
+) -> ProbeError | None:
+    for limit in limits:
+        if limit is not None and duration_ms > limit // timedelta(milliseconds=1):
+            msg = f"took {duration_ms} ms, more than max_duration {limit.total_seconds():g}s"
+            return ProbeError(ErrorClass.ASSERTION, msg)
+    return None
+
+
+# -- sessions and connectors ---------------------------------------------------
+
+
+@asynccontextmanager
+async def _session(
+    target: TargetBase, ctx: ProbeContext, trace: ProbeTrace
+) -> AsyncIterator[aiohttp.ClientSession]:
+    connector, owned = _connector(target, ctx)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        connector_owner=owned,
+        trace_configs=[trace.trace_config()],
+        timeout=aiohttp.ClientTimeout(),  # no limits: run_probe owns the deadline
+        cookie_jar=aiohttp.DummyCookieJar(),  # probes must not carry state over
+    )
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+def _connector(target: TargetBase, ctx: ProbeContext) -> tuple[TimedConnector, bool]:
+    """A fresh connector per probe (cold), or the target's kept one (warm)."""
+    resolver = ctx.options.get("resolver")
+    local_addr = ctx.options.get("local_addr")
+    if target.connection == "cold":
+        # blackbox semantics: no keep-alive, no DNS cache, so resolve, connect
+        # and tls are measured on every probe.
+        return TimedConnector(force_close=True, use_dns_cache=False, resolver=resolver,
+                              local_addr=local_addr), True
+    pool: dict[str, TimedConnector] = ctx.options.setdefault("connectors", {})
+    connector = pool.get(target.name)
+    if connector is None or connector.closed:
+        connector = pool[target.name] = TimedConnector(resolver=resolver, local_addr=local_addr)
+    return connector, False
+
+
+async def close_connectors(ctx: ProbeContext) -> None:
+    """Close the warm connectors kept in ``ctx.options`` (at shutdown)."""
+    pool: dict[str, TimedConnector] = ctx.options.pop("connectors", {})
+    for connector in pool.values():
+        await connector.close()
+
+
+def ssl_for(target: TargetBase, ctx: ProbeContext) -> ssl.SSLContext | bool:
+    override: ssl.SSLContext | None = ctx.options.get("ssl_context")
+    if override is not None:
+        return override
+    if target.tls.insecure_skip_verify:
+        return False  # still handshakes and reads the certificate, without verifying it
+    if target.tls.ca_file:
+        return ssl.create_default_context(cafile=target.tls.ca_file)
+    return True
+
+
+# -- one request ----------------------------------------------------------------
+
+
+async def fetch(
+    session: aiohttp.ClientSession,
+    target: TargetBase,
+    ctx: ProbeContext,
+    obs: Observation,
+    *,
+    method: str,
+    data: Any = None,
+    expect: Expect,
+    keep_body: bool = False,
+) -> Response:
+    """Request, check the status, read the body (capped), check ``expect``.
+
+    The body is kept only when an assertion or the caller needs it; otherwise
+    it is counted and dropped chunk by chunk.
+    """
+    keep = keep_body or _needs_body(expect)
+    async with session.request(
+        method,
+        target.url,
+        headers=target.headers,
+        data=data,
+        allow_redirects=getattr(target, "follow_redirects", True),
+        ssl=ssl_for(target, ctx),
+        server_hostname=target.tls.server_name,
+    ) as resp:
+        obs.status = resp.status
+        check_status(resp.status, expect)
+        body = await read_capped(resp, obs, target.max_body, keep=keep)
+        response = Response(resp.status, resp.headers, body, resp.charset)
+    check_expect(expect, response)
+    return response
+
+
+async def read_capped(
+    resp: aiohttp.ClientResponse, obs: Observation, limit: int, *, keep: bool
+) -> bytes:
+    # Streamed in chunks and abandoned as soon as it passes the cap, so a huge
+    # or endless body costs at most ``limit`` bytes of memory.
+    buf = bytearray()
+    obs.body_bytes = 0
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        obs.body_bytes += len(chunk)
+        if obs.body_bytes > limit:
+            raise BodyTooLarge(f"body larger than max_body ({limit} bytes)")
+        if keep:
+            buf += chunk
+    return bytes(buf)
+
+
+# -- assertions -----------------------------------------------------------------
+
+
+def check_status(status: int, expect: Expect) -> None:
+    if expect.status is None:
+        if not 200 <= status < 300:
+            raise StatusMismatch(f"status {status}, expected 2xx")
+    elif status not in expect.status:
+        raise StatusMismatch(f"status {status}, expected one of {expect.status}")
+
+
+def _needs_body(expect: Expect) -> bool:
+    return (
+        expect.body_contains is not None or expect.body_regex is not None or bool(expect.json_)
+    )
+
+
+def check_expect(expect: Expect, response: Response) -> None:
+    for name, pattern in (expect.headers or {}).items():
+        _check_header(response.headers, name, pattern)
+    if expect.body_contains is not None and expect.body_contains not in response.text():
+        raise AssertionFailed(f"body does not contain {expect.body_contains!r}")
+    if expect.body_regex is not None and not re.search(expect.body_regex, response.text()):
+        raise AssertionFailed(f"body does not match /{expect.body_regex}/")
+    if expect.json_:
+        doc = response.json()
+        for path, want in expect.json_.items():
+            got = json_value(doc, path)
+            if not _jsonpath.same_value(got, want):
+                raise AssertionFailed(f"{path} is {got!r}, expected {want!r}")
+
+
+def _check_header(headers: CIMultiDictProxy[str], name: str, pattern: str) -> None:
+    values = headers.getall(name, [])
+    if not values:
+        raise AssertionFailed(f"header {name} missing")
+    if not any(re.search(pattern, v) for v in values):
+        raise AssertionFailed(f"header {name}: {values[0]!r} does not match /{pattern}/")
+
+
+def json_value(doc: Any, path: str) -> Any:
+    try:
+        return _jsonpath.lookup(doc, path)
+    except (_jsonpath.PathNotFound, ValueError) as e:
+        raise AssertionFailed(str(e)) from None
