@@ -1,0 +1,121 @@
+"""The one adapter from ``slaguard.config.schema.Config`` to the evaluator's policy.
+
+Everything else in ``slo`` works on the small frozen dataclasses of
+``slo.model``; this module only reads attributes (the schema is imported for
+type checking alone), so ``slo`` never depends on pydantic at run time.
+Durations become integer milliseconds, datetimes exact epoch milliseconds
+(a naive datetime is read in the configured time zone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from slo.model import (
+    SLO_KINDS,
+    AvailabilityRules,
+    FreshnessObjective,
+    LatencyBound,
+    LatencyObjective,
+    MaintenanceSpec,
+    Policy,
+    RestoreObjective,
+    ServiceSpec,
+    TargetSpec,
+)
+from slo.periods import to_ms
+
+if TYPE_CHECKING:
+    from slaguard.config.schema import SLO, Config
+
+_MS = timedelta(milliseconds=1)
+
+
+def duration_ms(td: timedelta) -> int:
+    return td // _MS
+
+
+def instant_ms(dt: datetime, tz: str) -> int:
+    return to_ms(dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo(tz)))
+
+
+def _rules(cfg: Config) -> AvailabilityRules:
+    a = cfg.availability
+    return AvailabilityRules(
+        confirm=a.confirm, quorum=a.quorum, no_data=a.no_data,
+        notice_working_days=a.maintenance.notice_working_days,
+        calendar=a.maintenance.calendar, counts_as=a.maintenance.counts_as,
+    )
+
+
+def _targets(cfg: Config) -> tuple[TargetSpec, ...]:
+    return tuple(TargetSpec(t.name, t.service, duration_ms(t.interval), t.kind, t.availability)
+                 for t in cfg.targets)
+
+
+def _services(cfg: Config) -> tuple[ServiceSpec, ...]:
+    return tuple(
+        ServiceSpec(name, s.availability,
+                    tuple(t.name for t in cfg.targets if t.service == name and t.availability),
+                    s.down_when, s.title)
+        for name, s in cfg.services.items()
+    )
+
+
+def _maintenance(cfg: Config) -> tuple[MaintenanceSpec, ...]:
+    tz = cfg.timezone
+    return tuple(
+        MaintenanceSpec(m.id, tuple(m.services), instant_ms(m.start, tz), instant_ms(m.end, tz),
+                        None if m.announced is None else instant_ms(m.announced, tz), m.title)
+        for m in cfg.maintenance
+    )
+
+
+def _slo_targets(cfg: Config, slo: SLO, kinds: Iterable[str] | None = None) -> tuple[str, ...]:
+    """An SLO's targets: listed ones, else those of its services (of the given kinds)."""
+    if slo.targets is not None:
+        return tuple(slo.targets)
+    services = set(slo.services or ())
+    allowed = set(kinds) if kinds is not None else None
+    return tuple(t.name for t in cfg.targets
+                 if t.service in services and (allowed is None or t.kind in allowed))
+
+
+def _slo_services(cfg: Config, slo: SLO) -> tuple[str, ...]:
+    if slo.services is not None:
+        return tuple(slo.services)
+    by_target = cfg.target_services
+    return tuple(dict.fromkeys(by_target[t] for t in slo.targets or () if t in by_target))
+
+
+def _objectives(cfg: Config) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {k: [] for k in SLO_KINDS}
+    for s in cfg.slos:
+        if s.latency is not None:
+            bounds = tuple(LatencyBound(k, duration_ms(v)) for k, v in s.latency.items())
+            out["latency"].append(LatencyObjective(s.name, _slo_targets(cfg, s), bounds))
+        if s.freshness is not None:
+            out["freshness"].append(FreshnessObjective(
+                s.name, _slo_targets(cfg, s, ("freshness",)), duration_ms(s.freshness)))
+        if s.restore_within is not None:
+            out["restore"].append(RestoreObjective(
+                s.name, _slo_services(cfg, s), duration_ms(s.restore_within)))
+    return out
+
+
+def from_config(cfg: Config) -> Policy:
+    """The evaluator's policy for a loaded, validated configuration."""
+    objectives = _objectives(cfg)
+    return Policy(
+        timezone=cfg.timezone,
+        services=_services(cfg),
+        targets=_targets(cfg),
+        rules=_rules(cfg),
+        maintenance=_maintenance(cfg),
+        latency=tuple(objectives["latency"]),
+        freshness=tuple(objectives["freshness"]),
+        restore=tuple(objectives["restore"]),
+    )

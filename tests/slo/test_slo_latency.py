@@ -1,0 +1,94 @@
+"""Latency: exact mean over results, nearest-rank percentiles, bounds and offenders."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from slaguard.domain import Outcome, ProbeResult
+from slo.latency import (
+    LatencySeries,
+    evaluate_latency,
+    exact_mean,
+    latency_series_from_results,
+    nearest_rank,
+)
+from slo.model import LatencyBound, LatencyObjective
+
+T0 = 1_790_784_000_000
+
+
+def objective(**bounds: int) -> LatencyObjective:
+    return LatencyObjective("api", ("api",), tuple(LatencyBound(k, v) for k, v in bounds.items()))
+
+
+def test_p95_of_1_to_20_is_19() -> None:
+    assert nearest_rank(np.arange(1, 21, dtype=np.int64), Fraction(95)) == 19
+
+
+@pytest.mark.parametrize(("p", "expected"), [(50, 10), (90, 18), (100, 20), (1, 1), (0, 1)])
+def test_nearest_rank_edges(p: int, expected: int) -> None:
+    assert nearest_rank(np.arange(1, 21, dtype=np.int64), Fraction(p)) == expected
+
+
+def test_mean_is_sum_over_count_not_mean_of_means() -> None:
+    fast = LatencySeries("api", "a", [T0 + i for i in range(1000)], [200] * 1000)
+    slow = LatencySeries("api", "b", [T0 + i for i in range(10)], [3000] * 10)
+    r = evaluate_latency(objective(mean=500), [fast, slow], T0, T0 + 10_000)
+    assert r.mean_ms == Fraction(230_000, 1010)
+    assert round(r.mean_ms / 1000, 4) == Fraction("0.2277")  # not (0.2 + 3) / 2 = 1.6 s
+    assert r.count == 1010 and r.met
+
+
+def test_bounds_and_the_results_that_broke_them() -> None:
+    durations = [100] * 94 + [6000] * 6
+    s = LatencySeries("api", "a", [T0 + i * 1000 for i in range(100)], durations)
+    r = evaluate_latency(objective(mean=3000, p95=5000, max=30_000), [s], T0, T0 + 100_000,
+                         max_listed=2)
+    by_key = {b.bound.key: b for b in r.bounds}
+    assert by_key["p95"].value == 6000 and by_key["p95"].holds is False
+    assert by_key["mean"].value == Fraction(94 * 100 + 6 * 6000, 100) and by_key["mean"].holds
+    assert by_key["max"].holds
+    assert by_key["p95"].exceeding_count == 6
+    assert [(x.ts_ms, x.location, x.duration_ms) for x in by_key["p95"].exceeding] == [
+        (T0 + 94_000, "a", 6000), (T0 + 95_000, "a", 6000)]
+    assert r.met is False
+
+
+def test_a_bound_holds_when_not_above_it() -> None:
+    s = LatencySeries("api", "a", [T0], [5000])
+    r = evaluate_latency(objective(p95=5000, max=5000), [s], T0, T0 + 1)
+    assert r.met
+
+
+def test_period_filter_other_targets_and_no_samples() -> None:
+    s = LatencySeries("api", "a", [T0 - 1, T0, T0 + 10], [9999, 1, 9999])
+    other = LatencySeries("web", "a", [T0], [9999])
+    r = evaluate_latency(objective(max=10), [s, other], T0, T0 + 10)
+    assert (r.count, r.max_ms, r.met) == (1, 1, True)
+    empty = evaluate_latency(objective(max=10), [], T0, T0 + 10)
+    assert empty.met is None and empty.bounds[0].holds is None
+
+
+def test_only_successful_results_are_samples() -> None:
+    def res(outcome: Outcome, d: int) -> ProbeResult:
+        return ProbeResult(T0, "api", "core", "a", "http", outcome, d)
+
+    got = latency_series_from_results([res(Outcome.SUCCESS, 10), res(Outcome.FAILURE, 9000),
+                               res(Outcome.UNKNOWN, 9000)])
+    assert [list(s.duration_ms) for s in got] == [[10]]
+
+
+@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=200),
+       st.integers(1, 100))
+def test_nearest_rank_definition(values: list[int], p: int) -> None:
+    arr = np.sort(np.asarray(values, dtype=np.int64))
+    v = nearest_rank(arr, Fraction(p))
+    # at least p % of the values are <= v, and fewer than p % are < v
+    assert 100 * int((arr <= v).sum()) >= p * arr.size
+    assert 100 * int((arr < v).sum()) < p * arr.size
+    assert exact_mean(arr) == Fraction(sum(values), len(values))
