@@ -95,5 +95,4 @@ class ProbeCollector(Collector):
 
 def slo_metrics(state: LiveState) -> Iterator[Metric]:
     """SLO gauges, filled in by the evaluator job (issue 3); empty until then."""
-    for family in state.slo.get("metrics", []):
-        yield family
+    yield from state.slo.get("metrics", [])

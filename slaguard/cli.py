@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -34,17 +35,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from slaguard.app import App
 
     app = App(_load(args.config))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(app.run_forever())
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from probes import PROBES
     from probes.base import ProbeContext
-    from slaguard.domain import Outcome, to_json_line
+    from slaguard.domain import Outcome, ProbeResult, to_json_line
 
     cfg = _load(args.config)
     try:
@@ -54,7 +53,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(f"error: no target named {args.target!r} (targets: {names})", file=sys.stderr)
         return EXIT_CONFIG
     ctx = ProbeContext(location=args.location or cfg.location)
-    result = asyncio.run(PROBES[target.kind](target, ctx))
+    async def once() -> ProbeResult:
+        return await PROBES[target.kind](target, ctx)
+
+    result = asyncio.run(once())
     print(to_json_line(result))
     return EXIT_OK if result.outcome is Outcome.SUCCESS else EXIT_FAIL
 
@@ -79,11 +81,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from slaguard.demo import run_demo
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(port=args.port, data_dir=Path(args.data_dir),
                              duration_s=args.duration, speed=args.speed))
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 

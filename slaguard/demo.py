@@ -113,12 +113,11 @@ class Platform:
 
 
 def demo_config(platform_url: str, port: int, data_dir: Path, speed: float = 1.0) -> Config:
-    def every(seconds: float) -> str:
-        return f"{max(1000, int(seconds * 1000 / speed))}ms"
-
-    def target(name: str, service: str, path: str, interval: float, **extra: Any) -> dict:
+    def target(name: str, service: str, path: str, interval_s: float,
+               **extra: Any) -> dict[str, Any]:
+        interval_ms = max(1000, int(interval_s * 1000 / speed))
         return {"name": name, "service": service, "kind": "http", "url": platform_url + path,
-                "interval": every(interval), "timeout": every(interval * 0.8), **extra}
+                "interval": f"{interval_ms}ms", "timeout": f"{interval_ms * 4 // 5}ms", **extra}
 
     raw = {
         "version": 1,

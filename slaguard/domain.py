@@ -162,7 +162,7 @@ def _error(v: Any) -> ProbeError | None:
     if not isinstance(v, dict):
         raise InterchangeError(f"error: expected an object or a string, got {v!r}")
     try:
-        cls = ErrorClass(v.get("class"))
+        cls = ErrorClass(str(v.get("class")))
     except ValueError:
         raise InterchangeError(f"error.class: unknown error class {v.get('class')!r}") from None
     return ProbeError(cls, str(v.get("message", "")))
@@ -192,7 +192,7 @@ def from_interchange(doc: Any, services: dict[str, str] | None = None) -> ProbeR
     if not isinstance(service, str) or not service:
         raise InterchangeError("service: required string")
     try:
-        outcome = Outcome(doc.get("outcome"))
+        outcome = Outcome(str(doc.get("outcome")))
     except ValueError:
         raise InterchangeError(
             f"outcome: expected success|failure|unknown, got {doc.get('outcome')!r}"

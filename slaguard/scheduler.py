@@ -22,7 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -132,12 +137,14 @@ class ProbeScheduler:
                 ErrorClass.SELF_CHECK, f"location self-check failed; probe said: {err}"))
         return result
 
-    def _on_skipped(self, event: JobExecutionEvent) -> None:
+    def _on_skipped(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:
         t = self.targets.get(event.job_id)
         if t is None:
             return
-        ts = event.scheduled_run_time
-        ts_ms = int(ts.timestamp() * 1000) if ts else self.ctx.now_ms()
-        reason = ("previous run still in progress" if event.code == EVENT_JOB_MAX_INSTANCES
-                  else "run missed (scheduler late)")
-        self.submit(unknown_result(t, self.location, ts_ms, ErrorClass.MISSED, reason))
+        if isinstance(event, JobSubmissionEvent):  # max instances: the previous run goes on
+            times, reason = event.scheduled_run_times, "previous run still in progress"
+        else:
+            times, reason = [event.scheduled_run_time], "run missed (scheduler late)"
+        for ts in times:
+            ts_ms = round(ts.timestamp() * 1000)
+            self.submit(unknown_result(t, self.location, ts_ms, ErrorClass.MISSED, reason))

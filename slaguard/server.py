@@ -57,7 +57,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    return web.json_response({"status": "ok", "uptime_s": (deps.now_ms() - deps.started_ms) // 1000})
+    uptime_s = (deps.now_ms() - deps.started_ms) // 1000
+    return web.json_response({"status": "ok", "uptime_s": uptime_s})
 
 
 async def results(request: web.Request) -> web.Response:

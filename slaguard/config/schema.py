@@ -34,7 +34,7 @@ Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 def _infinite(value: object) -> bool:
-    return isinstance(value, float | Decimal) and value == float("inf") or value in (
+    return (isinstance(value, float | Decimal) and value == float("inf")) or value in (
         ".inf", "inf", "Infinity",
     )
 
@@ -53,7 +53,8 @@ def _percent_or_inf(value: object) -> Decimal | None:
 
 
 OpenDuration = Annotated[timedelta | None, BeforeValidator(_duration_or_inf)]  # None = ∞
-OpenPercent = Annotated[Decimal | None, BeforeValidator(_percent_or_inf)]  # None = ∞ (lateness may exceed 100 %)
+# None = ∞ (lateness may exceed 100 %)
+OpenPercent = Annotated[Decimal | None, BeforeValidator(_percent_or_inf)]
 
 
 def _money(value: object) -> Decimal:
@@ -319,7 +320,7 @@ class Compensation(Strict):
     data_loss: DataLossCredit = DataLossCredit()
     cap: Percent = Decimal(100)
     settlement: list[Literal["fee_reduction", "extension"]] = Field(
-        default_factory=lambda: ["fee_reduction"]
+        default_factory=lambda: ["fee_reduction"]  # type: ignore[arg-type,return-value]
     )
 
 

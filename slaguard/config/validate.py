@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slaguard.config.schema import Config, FreshnessTarget
+from slaguard.units import format_duration
 
 Check = Callable[[Config], Iterator[str]]
 
@@ -96,13 +98,13 @@ def _incidents(cfg: Config) -> Iterator[str]:
     yield from _unknown("incidents.escalation", cfg.incidents.escalation, cfg.channels, "channel")
 
 
-def _descending(path: str, bounds: list) -> Iterator[str]:  # type: ignore[type-arg]
+def _descending(path: str, bounds: list[Any]) -> Iterator[str]:
     finite = [b for b in bounds if b is not None]
     if finite != sorted(finite, reverse=True):
         yield f"{path}: lower bounds must be in descending order"
 
 
-def _ascending(path: str, bounds: list) -> Iterator[str]:  # type: ignore[type-arg]
+def _ascending(path: str, bounds: list[Any]) -> Iterator[str]:
     if None in bounds[:-1]:
         yield f"{path}: only the last tier may be unbounded (.inf)"
     finite = [b for b in bounds if b is not None]
@@ -148,12 +150,14 @@ def warnings_for(cfg: Config) -> list[str]:
         for name in s.targets or []:
             t = cfg.target(name)
             if isinstance(t, FreshnessTarget) and t.backup_every and t.backup_every > s.freshness:
+                every, rpo = format_duration(t.backup_every), format_duration(s.freshness)
                 out.append(
-                    f"slos[{i}].freshness: a backup every {t.backup_every} cannot give an RPO "
-                    f"below {s.freshness} (worst case ≈ {t.backup_every} + backup duration); "
-                    "measure WAL archiving or replication lag instead"
+                    f"slos[{i}].freshness: a backup every {every} cannot give an RPO below "
+                    f"{rpo} (worst case ≈ {every} + backup duration); measure WAL archiving "
+                    "or replication lag instead"
                 )
             if t.interval > s.freshness:
                 out.append(f"slos[{i}].freshness: target {name!r} is probed less often "
-                           f"({t.interval}) than the objective ({s.freshness})")
+                           f"({format_duration(t.interval)}) than the objective "
+                           f"({format_duration(s.freshness)})")
     return out

@@ -70,7 +70,7 @@ SCHEMA_VERSION = "1"
 OUTCOME_CODE = {Outcome.SUCCESS: 0, Outcome.FAILURE: 1, Outcome.UNKNOWN: 2}
 CODE_OUTCOME = {v: k for k, v in OUTCOME_CODE.items()}
 
-Row = tuple[int, int, int, int | None, int | None, str | None, str | None, str | None,
+Row = tuple[int, int, int, int, int | None, int | None, str | None, str | None, str | None,
             int | None, int | None, str | None]
 
 

@@ -15,7 +15,7 @@ from slaguard.server import ServerDeps, make_app
 from slaguard.state import LiveState
 from slaguard.store import SQLiteStore
 
-T0 = 1_759_248_000_000  # 2026-10-01T00:00:00+08:00
+T0 = 1_790_784_000_000  # 2026-10-01T00:00:00+08:00
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
 
 
@@ -27,7 +27,7 @@ def result(i: int, target: str = "web-home") -> ProbeResult:
 
 async def client_for(tmp_path: Path, aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
     store = SQLiteStore(tmp_path / "s.db")
-    rs = [result(i) for i in range(10)] + [result(i, "api-health") for i in range(3)]
+    rs = [result(i) for i in range(11)] + [result(i, "api-health") for i in range(3)]
     store.add(rs, {"web-home": 30_000, "api-health": 30_000})
     state = LiveState()
     state.observe(rs)

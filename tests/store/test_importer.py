@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from slaguard.cli import main
-from slaguard.domain import Outcome
+from slaguard.domain import Outcome, format_ts
 from slaguard.errors import ImportFileError
 from slaguard.importer import Progress, import_results
 from slaguard.store import SQLiteStore
@@ -18,8 +19,12 @@ SERVICES = {"web-home": "core", "api-health": "core"}
 INTERVALS = {"web-home": 30_000, "api-health": 30_000}
 
 
+T0 = 1_790_784_000_000  # 2026-10-01T00:00:00+08:00
+CST = timezone(timedelta(hours=8))
+
+
 def line(i: int, outcome: str = "success", **kw: object) -> str:
-    doc = {"ts": f"2026-10-01T00:{i // 2:02d}:{(i % 2) * 30:02d}+08:00", "target": "web-home",
+    doc = {"ts": format_ts(T0 + i * 30_000, CST), "target": "web-home",
            "location": "shanghai", "kind": "http", "outcome": outcome, "duration_ms": 200 + i,
            "phases_ms": {"resolve": 1, "connect": 2, "tls": 3, "processing": 150,
                          "transfer": 44 + i}, "status_code": 200, **kw}
@@ -40,7 +45,7 @@ def test_import_then_reimport_adds_nothing(tmp_path: Path) -> None:
     again = import_results(store, path, SERVICES, INTERVALS)
     assert (again.added, again.duplicates) == (0, 12_000)
     first = store.results("web-home", limit=1)[0]
-    assert first.ts_ms == 1_759_248_000_000 and first.service == "core"
+    assert first.ts_ms == 1_790_784_000_000 and first.service == "core"
     assert first.outcome is Outcome.SUCCESS and first.phases_ms["transfer"] == 44
     store.close()
 
