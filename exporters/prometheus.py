@@ -7,7 +7,7 @@ blackbox data too.  slaguard's own metrics are prefixed ``slaguard_``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -90,9 +90,67 @@ class ProbeCollector(Collector):
 
         yield from (success, duration, phases, status, cert, recovery, throughput, last,
                     results, hist)
-        yield from slo_metrics(self.state)
 
 
-def slo_metrics(state: LiveState) -> Iterator[Metric]:
-    """SLO gauges, filled in by the evaluator job (issue 3); empty until then."""
-    yield from state.slo.get("metrics", [])
+class SloCollector(Collector):
+    """This month's SLO figures (as last evaluated) and live RPO ages."""
+
+    def __init__(self, state: LiveState, now_ms: Callable[[], int]):
+        self.state, self.now_ms = state, now_ms
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._rpo_age()
+        report = self.state.slo_report
+        if report is None:
+            return
+        svc = ["service"]
+        families = {
+            "availability": GaugeMetricFamily(
+                "slaguard_slo_availability_ratio",
+                "Availability this month to date (exact ratio as float)", labels=svc),
+            "objective": GaugeMetricFamily(
+                "slaguard_slo_objective_ratio", "Availability objective", labels=svc),
+            "remaining": GaugeMetricFamily(
+                "slaguard_slo_error_budget_remaining_ratio",
+                "Share of this month's error budget left (negative when overspent)", labels=svc),
+            "downtime": GaugeMetricFamily(
+                "slaguard_slo_downtime_seconds", "Confirmed downtime this month", labels=svc),
+            "gaps": GaugeMetricFamily(
+                "slaguard_slo_gap_seconds", "Time no location could judge this month",
+                labels=svc),
+            "coverage": GaugeMetricFamily(
+                "slaguard_slo_coverage_ratio", "Share of this month some location could judge",
+                labels=svc),
+        }
+        burn = GaugeMetricFamily("slaguard_slo_burn_rate",
+                                 "Error-budget burn rate over the window", labels=[*svc, "window"])
+        firing = GaugeMetricFamily(
+            "slaguard_slo_burn_condition_firing", "Multiwindow burn-rate condition (1 firing)",
+            labels=[*svc, "severity", "long_window", "short_window"])
+        for s in report.services:
+            a, name = s.availability, [s.spec.name]
+            families["availability"].add_metric(name, float(a.availability))
+            families["objective"].add_metric(name, float(a.objective))
+            if a.error_budget_remaining is not None:
+                families["remaining"].add_metric(name, float(a.error_budget_remaining))
+            families["downtime"].add_metric(name, float(a.downtime_seconds))
+            families["gaps"].add_metric(name, float(a.gap_seconds))
+            families["coverage"].add_metric(name, float(a.coverage))
+            if s.burn is None:
+                continue
+            for w in s.burn.windows:
+                if w.burn_rate is not None:
+                    burn.add_metric([*name, w.name], float(w.burn_rate))
+            for c in s.burn.conditions:
+                firing.add_metric([*name, c.severity, c.long_window, c.short_window],
+                                  1.0 if c.firing else 0.0)
+        yield from (*families.values(), burn, firing)
+
+    def _rpo_age(self) -> Metric:
+        age = GaugeMetricFamily("slaguard_rpo_age_seconds",
+                                "Age of the newest recoverable backup point now", labels=LABELS)
+        now = self.now_ms()
+        for key, st in self.state.snapshot():
+            if st.latest.recovery_point_ms is not None:
+                age.add_metric(list(key), _s(now - st.latest.recovery_point_ms))
+        return age

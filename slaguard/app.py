@@ -12,10 +12,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporters.prometheus import ProbeCollector
+from exporters.prometheus import ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard.config import Config
+from slaguard.config.calendar import load_calendar
+from slaguard.evaluation import Evaluator
 from slaguard.pipeline import ResultPipeline
 from slaguard.scheduler import ProbeScheduler, SelfCheck
 from slaguard.server import ServerDeps, make_app, serve
@@ -61,12 +63,15 @@ class App:
         self.store = SQLiteStore(self.cfg.storage.path)
         self.state = LiveState()
         self.state.restore(self.store.latest())
+        self.evaluator = Evaluator(self.cfg, self.store, load_calendar(self.cfg))
         self.registry = CollectorRegistry(auto_describe=True)
         if self.cfg.exporters.prometheus.enabled:
             self.registry.register(ProbeCollector(self.state))
+            self.registry.register(SloCollector(self.state, wall_ms))
         self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=[self.state])
         self.schedulers = [self._scheduler(loc) for loc in self.locations]
         self.runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def _scheduler(self, location: str) -> ProbeScheduler:
         sched = self.cfg.scheduling
@@ -85,7 +90,21 @@ class App:
 
     def web_app(self) -> web.Application:
         return make_app(ServerDeps(store=self.store, registry=self.registry,
-                                   started_ms=wall_ms(), now_ms=wall_ms, extra={}))
+                                   started_ms=wall_ms(), now_ms=wall_ms,
+                                   evaluator=self.evaluator))
+
+    async def evaluate_now(self) -> None:
+        """Evaluate this month to date (off the loop: probes keep their timing)."""
+        await self.pipeline.flush()
+        self.state.slo_report = await asyncio.to_thread(self.evaluator.current, wall_ms())
+
+    async def _evaluate_every(self, seconds: float) -> None:
+        while True:
+            try:
+                await self.evaluate_now()
+            except Exception:
+                log.exception("SLO evaluation failed; the gauges keep their last values")
+            await asyncio.sleep(seconds)
 
     async def start(self, schedule: bool = True) -> None:
         await self.pipeline.start()
@@ -96,8 +115,13 @@ class App:
         if schedule:
             for s in self.schedulers:
                 s.start()
+            every = self.cfg.scheduling.evaluate_every.total_seconds()
+            self._tasks.append(asyncio.create_task(self._evaluate_every(every)))
 
     async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for s in self.schedulers:
             s.shutdown()
             await close_connectors(s.ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import contextlib
 import logging
 import sys
@@ -78,6 +79,41 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from exporters.report_table import render
+    from probes.base import wall_ms
+    from slaguard.config.calendar import load_calendar
+    from slaguard.evaluation import Evaluator
+    from slaguard.store import SQLiteStore
+
+    cfg = _load(args.config)
+    if args.service and args.service not in cfg.services:
+        print(f"error: no service named {args.service!r} (services: "
+              f"{', '.join(cfg.services)})", file=sys.stderr)
+        return EXIT_CONFIG
+    store = SQLiteStore(cfg.storage.path)
+    try:
+        evaluator = Evaluator(cfg, store, load_calendar(cfg))
+        month = args.month or slo_month(wall_ms(), cfg.timezone)
+        try:
+            report = evaluator.month(month, wall_ms(), [args.service] if args.service else None)
+        except ValueError as e:
+            print(f"error: --month: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+    finally:
+        store.close()
+    doc = report.to_dict()
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.format == "json"
+          else render(doc), end="\n" if args.format == "json" else "")
+    return EXIT_OK
+
+
+def slo_month(now_ms: int, tz: str) -> str:
+    from slo import month_containing
+
+    return month_containing(now_ms, tz).label
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from slaguard.demo import run_demo
 
@@ -108,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--location", help="location label for the result (default: config)")
     sp = add("import-results", cmd_import, "import results from an interchange JSONL file")
     sp.add_argument("file")
+    sp = add("report", cmd_report, "availability, budgets, latency, RPO/RTO for a month")
+    sp.add_argument("--month", help="YYYY-MM in the configured time zone (default: this month)")
+    sp.add_argument("--service", help="only this service's availability")
+    sp.add_argument("--format", choices=["table", "json"], default="table")
     sp = add("demo", cmd_demo, "run everything on a built-in simulated platform", config=False)
     sp.add_argument("--port", type=int, default=9108, help="slaguard's port (default 9108)")
     sp.add_argument("--data-dir", default="demo-data", help="where the demo keeps its store")

@@ -12,7 +12,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+import slo
 from slaguard.domain import InterchangeError, parse_ts, to_interchange
+from slaguard.evaluation import Evaluator
 from slaguard.store import SQLiteStore
 
 MAX_RESULTS = 10_000
@@ -24,7 +26,7 @@ class ServerDeps:
     registry: CollectorRegistry
     started_ms: int
     now_ms: Callable[[], int]
-    extra: dict[str, Any]
+    evaluator: Evaluator | None = None
 
 
 DEPS: web.AppKey[ServerDeps] = web.AppKey("deps", ServerDeps)
@@ -82,6 +84,25 @@ async def results(request: web.Request) -> web.Response:
     }, dumps=_dumps)
 
 
+async def slo_report(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    if deps.evaluator is None:
+        raise web.HTTPNotFound(text="no SLO evaluation configured")
+    now = deps.now_ms()
+    tz = deps.evaluator.policy.timezone
+    month = request.query.get("month") or slo.month_containing(now, tz).label
+    service = request.query.get("service") or None
+    if service is not None and service not in deps.evaluator.cfg.services:
+        raise web.HTTPNotFound(text=f"service: no service named {service!r}")
+    try:
+        period = slo.parse_month(month, tz)
+    except ValueError as e:
+        raise web.HTTPBadRequest(text=f"month: {e}") from None
+    report = await asyncio.to_thread(deps.evaluator.report, period, now,
+                                     None if service is None else [service])
+    return web.json_response(report.to_dict(), dumps=_dumps)
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
@@ -92,6 +113,7 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/results", results)
+    app.router.add_get("/api/v1/slo", slo_report)
     return app
 
 

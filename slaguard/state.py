@@ -38,7 +38,8 @@ class LiveState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._series: dict[SeriesKey, SeriesState] = {}
-        self.slo: dict[str, Any] = {}  # latest SLO figures, set by the evaluator job
+        # This month to date (an slo.Report), refreshed by the SLO job.
+        self.slo_report: Any = None
 
     @staticmethod
     def key(r: ProbeResult) -> SeriesKey:

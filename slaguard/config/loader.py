@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slaguard.config.calendar import load_calendar
 from slaguard.config.schema import CHANNEL_KINDS, TARGET_KINDS, Config
 from slaguard.config.validate import check, warnings_for
 from slaguard.errors import ConfigError
@@ -94,6 +95,17 @@ def _schema_errors(exc: ValidationError) -> list[str]:
     return out
 
 
+def _absolute_overrides(cfg: Config, base_dir: Path | None) -> Config:
+    """Resolve the override file against the config file's folder, once."""
+    m = cfg.availability.maintenance
+    path = Path(m.calendar_overrides or "")
+    if path.is_absolute() or base_dir is None:
+        return cfg
+    m = m.model_copy(update={"calendar_overrides": str(base_dir / path)})
+    availability = cfg.availability.model_copy(update={"maintenance": m})
+    return cfg.model_copy(update={"availability": availability})
+
+
 def parse_config(raw: Any, env: Mapping[str, str] | None = None,
                  base_dir: Path | None = None) -> tuple[Config, list[str]]:
     """Validate an already-parsed YAML document. Returns the config and its warnings."""
@@ -105,7 +117,13 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None,
         cfg = Config.model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(errors + _schema_errors(exc)) from None
-    errors += check(cfg, base_dir)
+    errors += check(cfg)
+    if not errors and cfg.availability.maintenance.calendar_overrides:
+        cfg = _absolute_overrides(cfg, base_dir)
+        try:
+            load_calendar(cfg)  # a bad override file stops start-up too
+        except ConfigError as e:
+            errors += e.errors
     if errors:
         raise ConfigError(errors)
     return cfg, warnings_for(cfg)

@@ -379,6 +379,8 @@ class Scheduling(Strict):
     # A URL this location must reach for its own results to be judged; when it
     # fails, results are `unknown`, never `failure`.
     self_check_url: str | None = None
+    # How often this month's SLO figures (the /metrics gauges) are re-evaluated.
+    evaluate_every: Duration = timedelta(seconds=60)
 
 
 class Config(Strict):

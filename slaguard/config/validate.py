@@ -6,7 +6,6 @@ Each check returns ``path: message`` strings; ``check`` runs them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -131,14 +130,8 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def check(cfg: Config, base_dir: Path | None = None) -> list[str]:
-    errors = [e for c in CHECKS for e in c(cfg)]
-    overrides = cfg.availability.maintenance.calendar_overrides
-    if overrides and base_dir is not None and not (base_dir / overrides).is_file():
-        errors.append(
-            f"availability.maintenance.calendar_overrides: file not found: {overrides}"
-        )
-    return errors
+def check(cfg: Config) -> list[str]:
+    return [e for c in CHECKS for e in c(cfg)]
 
 
 def warnings_for(cfg: Config) -> list[str]:

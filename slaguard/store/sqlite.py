@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
 from slaguard.errors import StoreError
 from slo.runs import Run, RunBuilder
@@ -318,28 +320,53 @@ class SQLiteStore:
             cert_expiry=cert, recovery_point_ms=rp, connection=conn or "cold",
         )
 
+    def _selected(self, targets: Iterable[str] | None) -> list[SeriesInfo]:
+        wanted = None if targets is None else set(targets)
+        return [s for s in self.series() if wanted is None or s.target in wanted]
+
     def runs(self, from_ms: int, to_ms: int,
              targets: Iterable[str] | None = None) -> dict[tuple[str, str], list[Run]]:
-        """Runs overlapping [from_ms − 2 × interval, to_ms) per (target, location).
+        """Runs with ``last_ms >= from_ms`` and ``start_ms < to_ms`` per (target, location).
 
-        The evaluator needs the run just before the period too, to know what
-        state the period opened in.
-        """
-        wanted = None if targets is None else set(targets)
-        out: dict[tuple[str, str], list[Run]] = {}
+        ``slo.runs_window`` says how far around a period to ask (the evaluator
+        needs the state the period opened in)."""
         db = self._reader()
-        for info in self.series():
-            if wanted is not None and info.target not in wanted:
-                continue
-            lo = from_ms - 2 * info.interval_ms
+        out: dict[tuple[str, str], list[Run]] = {}
+        for info in self._selected(targets):
             rows = db.execute(
                 "SELECT start_ms, last_ms, outcome, count FROM runs WHERE series_id=? "
                 "AND last_ms >= ? AND start_ms < ? ORDER BY start_ms",
-                (info.id, lo, to_ms),
+                (info.id, from_ms, to_ms),
             ).fetchall()
             out[(info.target, info.location)] = [
                 Run(CODE_OUTCOME[o], s, last, c) for s, last, o, c in rows
             ]
+        return out
+
+    def durations(self, targets: Iterable[str], from_ms: int, to_ms: int
+                  ) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """(ts_ms, duration_ms) arrays of the successful results in [from, to) per series:
+        the raw values exact means and nearest-rank percentiles need."""
+        db = self._reader()
+        out = {}
+        for info in self._selected(targets):
+            rows = db.execute(
+                "SELECT ts_ms, duration_ms FROM results WHERE series_id=? AND ts_ms>=? "
+                "AND ts_ms<? AND outcome=0", (info.id, from_ms, to_ms)).fetchall()
+            arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+            out[(info.target, info.location)] = (arr[:, 0], arr[:, 1])
+        return out
+
+    def recovery_points(self, targets: Iterable[str], from_ms: int, to_ms: int
+                        ) -> list[tuple[str, str, int, int]]:
+        """(target, location, ts_ms, recovery_point_ms) of freshness results in [from, to)."""
+        db = self._reader()
+        out: list[tuple[str, str, int, int]] = []
+        for info in self._selected(targets):
+            out += [(info.target, info.location, ts, rp) for ts, rp in db.execute(
+                "SELECT ts_ms, recovery_point_ms FROM results WHERE series_id=? AND ts_ms>=? "
+                "AND ts_ms<? AND recovery_point_ms IS NOT NULL ORDER BY ts_ms",
+                (info.id, from_ms, to_ms))]
         return out
 
     def latest(self) -> list[ProbeResult]:

@@ -33,7 +33,7 @@ async def client_for(tmp_path: Path, aiohttp_client: ClientFactory) -> TestClien
     state.observe(rs)
     reg = CollectorRegistry()
     reg.register(ProbeCollector(state))
-    deps = ServerDeps(store=store, registry=reg, started_ms=0, now_ms=lambda: 5_000, extra={})
+    deps = ServerDeps(store=store, registry=reg, started_ms=0, now_ms=lambda: 5_000)
     return await aiohttp_client(make_app(deps))
 
 

@@ -49,9 +49,10 @@ async def test_prometheus_scrapes_probe_success_for_each_target(tmp_path: Path) 
         def scrape() -> dict[str, dict[str, object]]:
             with prometheus(tmp_path, [f"127.0.0.1:{port}"]) as prom:
                 got = prom.wait_for("probe_success", min_series=2)
-                return {r["metric"]["target"]: r for r in got}
+                slo = prom.wait_for("slaguard_slo_objective_ratio", min_series=2)
+                return {r["metric"]["target"]: r for r in got}, slo
 
-        series = await asyncio.to_thread(scrape)
+        series, slo = await asyncio.to_thread(scrape)
     finally:
         await app.stop()
         await target_runner.cleanup()
@@ -62,3 +63,5 @@ async def test_prometheus_scrapes_probe_success_for_each_target(tmp_path: Path) 
     assert web_home["metric"]["kind"] == "http"  # type: ignore[index]
     assert web_home["value"][1] == "1"  # type: ignore[index]
     assert series["storage-read"]["value"][1] == "0"  # type: ignore[index]
+    objectives = {r["metric"]["service"]: r["value"][1] for r in slo}
+    assert objectives == {"core": "0.999", "storage": "0.9999"}
