@@ -7,10 +7,12 @@ come through here, so they agree to the second.
 from __future__ import annotations
 
 from collections.abc import Collection
+
 import slo
 from slaguard.config import Config
 from slaguard.store import SQLiteStore
 from slo.calendar import WorkingDayCalendar
+
 
 class Evaluator:
     def __init__(self, cfg: Config, store: SQLiteStore, calendar: WorkingDayCalendar):
