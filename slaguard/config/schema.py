@@ -320,7 +320,7 @@ class Compensation(Strict):
     data_loss: DataLossCredit = DataLossCredit()
     cap: Percent = Decimal(100)
     settlement: list[Literal["fee_reduction", "extension"]] = Field(
-        default_factory=lambda: ["fee_reduction"]  # type: ignore[arg-type,return-value]
+        default_factory=lambda: ["fee_reduction"]  # type: ignore[arg-type]
     )
 
 

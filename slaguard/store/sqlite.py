@@ -309,7 +309,7 @@ class SQLiteStore:
         return where, args
 
     @staticmethod
-    def _result(row: tuple) -> ProbeResult:  # type: ignore[type-arg]
+    def _result(row: tuple) -> ProbeResult:
         (target, service, location, kind, ts, outcome, duration, phases, status, nbytes,
          ecls, emsg, cert, rp, conn) = row
         return ProbeResult(
