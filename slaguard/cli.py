@@ -108,6 +108,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from alerting.promrules import write_rules
+
+    cfg = _load(args.config)
+    for path in write_rules(cfg, Path(args.output)):
+        print(path)
+    return EXIT_OK
+
+
 def slo_month(now_ms: int, tz: str) -> str:
     from slo import month_containing
 
@@ -148,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--month", help="YYYY-MM in the configured time zone (default: this month)")
     sp.add_argument("--service", help="only this service's availability")
     sp.add_argument("--format", choices=["table", "json"], default="table")
+    sp = add("rules", cmd_rules, "write Prometheus rules and an Alertmanager config")
+    sp.add_argument("-o", "--output", required=True, help="directory to write into")
     sp = add("demo", cmd_demo, "run everything on a built-in simulated platform", config=False)
     sp.add_argument("--port", type=int, default=9108, help="slaguard's port (default 9108)")
     sp.add_argument("--data-dir", default="demo-data", help="where the demo keeps its store")

@@ -61,3 +61,22 @@ targets:
     assert doc["outcome"] == "failure" and doc["error"]["class"] == "http_status"
     assert main(["probe", "-c", str(cfg), "nope"]) == 2
     assert "no target named 'nope' (targets: web-home, api-health)" in capsys.readouterr().err
+
+
+def test_rules_writes_files_promtool_accepts(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    from tests.config.test_config import EXAMPLE, EXAMPLE_ENV
+    from tests.conftest import require_binary
+
+    promtool = require_binary("promtool")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in EXAMPLE_ENV.items():
+            mp.setenv(k, v)
+        assert main(["rules", "-c", str(EXAMPLE), "-o", str(tmp_path / "rules")]) == 0
+    written = capsys.readouterr().out.split()
+    assert [Path(p).name for p in written] == ["slaguard-rules.yml", "alertmanager.yml"]
+    check = subprocess.run([promtool, "check", "rules", written[0]], capture_output=True,
+                           text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
