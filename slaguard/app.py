@@ -12,13 +12,14 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporters.influxdb import InfluxExporter
 from exporters.prometheus import ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
 from slaguard.evaluation import Evaluator
-from slaguard.pipeline import ResultPipeline
+from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
 from slaguard.server import ServerDeps, make_app, serve
 from slaguard.state import LiveState
@@ -68,7 +69,13 @@ class App:
         if self.cfg.exporters.prometheus.enabled:
             self.registry.register(ProbeCollector(self.state))
             self.registry.register(SloCollector(self.state, wall_ms))
-        self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=[self.state])
+        sinks: list[Sink] = [self.state]
+        self.influx: InfluxExporter | None = None
+        if self.cfg.exporters.influxdb.enabled:
+            self.influx = InfluxExporter.from_config(self.cfg.exporters.influxdb,
+                                                     self.cfg.storage.path)
+            sinks.append(self.influx)
+        self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=sinks)
         self.schedulers = [self._scheduler(loc) for loc in self.locations]
         self.runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -96,7 +103,10 @@ class App:
     async def evaluate_now(self) -> None:
         """Evaluate this month to date (off the loop: probes keep their timing)."""
         await self.pipeline.flush()
-        self.state.slo_report = await asyncio.to_thread(self.evaluator.current, wall_ms())
+        report = await asyncio.to_thread(self.evaluator.current, wall_ms())
+        self.state.slo_report = report
+        if self.influx is not None:
+            self.influx.observe_report(report)
 
     async def _evaluate_every(self, seconds: float) -> None:
         while True:
@@ -108,6 +118,8 @@ class App:
 
     async def start(self, schedule: bool = True) -> None:
         await self.pipeline.start()
+        if self.influx is not None:  # also ships what the last run left in the spool
+            await self.influx.start()
         if self.serve_http:
             server = self.cfg.server
             self.runner = await serve(self.web_app(), server.host, server.port)
@@ -126,6 +138,8 @@ class App:
             s.shutdown()
             await close_connectors(s.ctx)
         await self.pipeline.stop()
+        if self.influx is not None:  # unsent points stay in the spool for the next start
+            await self.influx.stop(drain_s=5.0)
         if self.runner is not None:
             await self.runner.cleanup()
         self.store.close()
