@@ -108,6 +108,53 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import_incidents(args: argparse.Namespace) -> int:
+    from slaguard.incidents_import import Known, import_incidents
+
+    cfg = _load(args.config)
+    known = Known(priorities=set(cfg.incidents.priorities) or None,
+                  customers={c.id for c in cfg.customers}, services=set(cfg.services))
+    stats = import_incidents(cfg.storage.path, args.file, known)
+    print(f"{args.file}: {stats.lines} incidents, {stats.added} added, {stats.updated} updated, "
+          f"{stats.unchanged} unchanged ({stats.seconds:.1f} s)")
+    return EXIT_OK
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    from exporters.statements import RENDERERS
+    from probes.base import wall_ms
+    from slaguard.config.calendar import load_calendar
+    from slaguard.evaluation import Evaluator
+    from slaguard.statements import make_statement
+    from slaguard.store import SQLiteStore
+
+    cfg = _load(args.config)
+    store = SQLiteStore(cfg.storage.path)
+    try:
+        evaluator = Evaluator(cfg, store, load_calendar(cfg))
+        try:
+            statement = make_statement(evaluator, args.customer, args.month, wall_ms())
+        except ValueError as e:
+            print(f"error: --month: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+    finally:
+        store.close()
+    out = RENDERERS[args.format](statement)
+    if args.output:
+        path = Path(args.output)
+        if isinstance(out, bytes):
+            path.write_bytes(out)
+        else:
+            path.write_text(out, encoding="utf-8", newline="")  # keep CSV's CRLF
+        print(f"{path}: {statement.to_dict()['total']} {cfg.compensation.currency}",
+              file=sys.stderr)
+    elif isinstance(out, bytes):
+        sys.stdout.buffer.write(out)
+    else:
+        sys.stdout.write(out)
+    return EXIT_OK
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from alerting.promrules import write_rules
 
@@ -157,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--month", help="YYYY-MM in the configured time zone (default: this month)")
     sp.add_argument("--service", help="only this service's availability")
     sp.add_argument("--format", choices=["table", "json"], default="table")
+    sp = add("import-incidents", cmd_import_incidents,
+             "import incidents (tickets from other systems) from a JSONL file")
+    sp.add_argument("file")
+    sp = add("statement", cmd_statement, "a customer's compensation statement for a month")
+    sp.add_argument("--customer", required=True)
+    sp.add_argument("--month", required=True, help="YYYY-MM in the configured time zone")
+    sp.add_argument("--format", choices=["json", "csv", "html", "pdf"], default="json")
+    sp.add_argument("-o", "--output", help="write to this file instead of stdout")
     sp = add("rules", cmd_rules, "write Prometheus rules and an Alertmanager config")
     sp.add_argument("-o", "--output", required=True, help="directory to write into")
     sp = add("demo", cmd_demo, "run everything on a built-in simulated platform", config=False)

@@ -40,6 +40,12 @@ targets:
   - {{name: web-home, service: core, kind: http, url: "http://127.0.0.1:1/", interval: 30s}}
 slos:
   - {{name: page-load, targets: [web-home], latency: {{mean: 3s, p95: 5s}}}}
+incidents:
+  priorities:
+    P1: {{respond: 15m, restore: 4h, resolve: 24h}}
+customers:
+  - {{id: acme, name: 某某建设集团有限公司, monthly_fee: "10000.00", services: [core]}}
+  - {{id: other, name: Other Co, monthly_fee: "500.00", services: [core]}}
 maintenance:
   - id: MW-2026-10-14
     services: [core]
@@ -161,3 +167,33 @@ def test_slo_gauges_on_metrics(config_path: Path) -> None:
     assert reg.get_sample_value("slaguard_slo_burn_condition_firing", {
         **core, "severity": "ticket", "long_window": "3d", "short_window": "6h"}) == 1.0
     store.close()
+
+
+def test_statement_with_an_imported_late_response(
+        config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    incidents = tmp_path / "incidents.jsonl"
+    incidents.write_text(json.dumps({
+        "id": "INC-1", "priority": "P1", "opened": "2026-10-20T10:30:00+08:00",
+        "responded": "2026-10-20T10:55:00+08:00", "restored": "2026-10-20T10:45:00+08:00",
+        "resolved": "2026-10-20T12:00:00+08:00", "data_lost_seconds": 0,
+        "customer": "acme"}) + "\n", encoding="utf-8")
+    assert main(["import-incidents", "-c", str(config_path), str(incidents)]) == 0
+    assert "1 incidents, 1 added" in capsys.readouterr().out
+    assert main(["statement", "-c", str(config_path), "--customer", "acme", "--month",
+                 "2026-10", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["customer"]["id"] == "acme"
+    kinds = {line["kind"]: line for line in doc["lines"]}
+    # 99.966 % meets 99.9 %: no availability credit; responded 25 min after a 15 min
+    # standard: 10 min late = 66.7 % of the standard → 10 % of the fee.
+    assert kinds["availability"]["amount"] == "0.00"
+    assert kinds["response"]["amount"] == "1000.00" and kinds["response"]["percent"] == "10"
+    assert doc["total"] == "1000.00" and doc["total_in_words"] == "壹仟元整"
+    assert len(doc["hash"]) == 64
+    pdf = tmp_path / "acme.pdf"
+    assert main(["statement", "-c", str(config_path), "--customer", "acme", "--month",
+                 "2026-10", "--format", "pdf", "-o", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert main(["statement", "-c", str(config_path), "--customer", "nobody", "--month",
+                 "2026-10"]) == 1
+    assert "no customer 'nobody' (customers: acme, other)" in capsys.readouterr().err

@@ -1,0 +1,35 @@
+"""Statements from the record: evaluate a customer's month and build its statement.
+
+One path for the CLI, the API and the monthly job, so they agree to the fen.
+"""
+
+from __future__ import annotations
+
+from slaguard.config import Config
+from slaguard.config.schema import Customer
+from slaguard.errors import SlaguardError
+from slaguard.evaluation import Evaluator
+from slaguard.incidents_import import incidents_for_period
+from slo.compensation import compensation_policy
+from slo.statement import Statement, build_statement
+
+
+class UnknownCustomer(SlaguardError):
+    pass
+
+
+def customer(cfg: Config, customer_id: str) -> Customer:
+    for c in cfg.customers:
+        if c.id == customer_id:
+            return c
+    known = ", ".join(c.id for c in cfg.customers) or "none configured"
+    raise UnknownCustomer(f"no customer {customer_id!r} (customers: {known})")
+
+
+def make_statement(evaluator: Evaluator, customer_id: str, month: str, now_ms: int
+                   ) -> Statement:
+    cfg = evaluator.cfg
+    c = customer(cfg, customer_id)
+    report = evaluator.month(month, now_ms, c.services)
+    incidents = incidents_for_period(cfg.storage.path, report.period)
+    return build_statement(report, c, compensation_policy(cfg), incidents, now_ms)
