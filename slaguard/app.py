@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,10 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from alerting.api import AlertingApi, register_routes
+from alerting.incidents import compensation_records
+from alerting.service import AlertingService
+from alerting.store import AlertingStore
 from exporters.influxdb import InfluxExporter
 from exporters.prometheus import ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
@@ -34,6 +39,23 @@ def intervals_ms(cfg: Config) -> dict[str, int]:
 
 def targets_for(cfg: Config, location: str) -> list[Any]:
     return [t for t in cfg.targets if t.locations is None or location in t.locations]
+
+
+def _evaluator(cfg: Config, store: SQLiteStore, records: AlertingStore) -> Evaluator:
+    return Evaluator(cfg, store, load_calendar(cfg), maintenance=records.maintenance_windows,
+                     incidents=lambda period: compensation_records(records.list_incidents(period)))
+
+
+@contextmanager
+def evaluator_for(cfg: Config) -> Iterator[Evaluator]:
+    """An evaluator over the record, for one-shot commands (report, statement)."""
+    store = SQLiteStore(cfg.storage.path)
+    records = AlertingStore(cfg.storage.path)
+    try:
+        yield _evaluator(cfg, store, records)
+    finally:
+        records.close()
+        store.close()
 
 
 def _self_check(url: str | None) -> SelfCheck:
@@ -64,7 +86,8 @@ class App:
         self.store = SQLiteStore(self.cfg.storage.path)
         self.state = LiveState()
         self.state.restore(self.store.latest())
-        self.evaluator = Evaluator(self.cfg, self.store, load_calendar(self.cfg))
+        self.alerting = AlertingService.from_config(self.cfg)
+        self.evaluator = _evaluator(self.cfg, self.store, self.alerting.store)
         self.registry = CollectorRegistry(auto_describe=True)
         if self.cfg.exporters.prometheus.enabled:
             self.registry.register(ProbeCollector(self.state))
@@ -96,9 +119,12 @@ class App:
         return options
 
     def web_app(self) -> web.Application:
-        return make_app(ServerDeps(store=self.store, registry=self.registry,
-                                   started_ms=wall_ms(), now_ms=wall_ms,
-                                   evaluator=self.evaluator))
+        app = make_app(ServerDeps(store=self.store, registry=self.registry,
+                                  started_ms=wall_ms(), now_ms=wall_ms,
+                                  evaluator=self.evaluator))
+        register_routes(app, AlertingApi(self.alerting, self.cfg.server.api_token,
+                                         self.cfg.timezone, self.cfg.services.keys()))
+        return app
 
     async def evaluate_now(self) -> None:
         """Evaluate this month to date (off the loop: probes keep their timing)."""
@@ -107,6 +133,7 @@ class App:
         self.state.slo_report = report
         if self.influx is not None:
             self.influx.observe_report(report)
+        await asyncio.to_thread(self.alerting.evaluate, report, self.state.snapshot())
 
     async def _evaluate_every(self, seconds: float) -> None:
         while True:
@@ -114,12 +141,15 @@ class App:
                 await self.evaluate_now()
             except Exception:
                 log.exception("SLO evaluation failed; the gauges keep their last values")
+                # Rules that need no report (probe down, TLS, upload) still run.
+                await asyncio.to_thread(self.alerting.evaluate, None, self.state.snapshot())
             await asyncio.sleep(seconds)
 
     async def start(self, schedule: bool = True) -> None:
         await self.pipeline.start()
         if self.influx is not None:  # also ships what the last run left in the spool
             await self.influx.start()
+        await self.alerting.start()  # catches up on escalations and sends due during downtime
         if self.serve_http:
             server = self.cfg.server
             self.runner = await serve(self.web_app(), server.host, server.port)
@@ -142,6 +172,8 @@ class App:
             await self.influx.stop(drain_s=5.0)
         if self.runner is not None:
             await self.runner.cleanup()
+        await self.alerting.stop()
+        self.alerting.close()
         self.store.close()
 
     async def run_forever(self) -> None:

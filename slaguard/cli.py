@@ -82,26 +82,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from exporters.report_table import render
     from probes.base import wall_ms
-    from slaguard.config.calendar import load_calendar
-    from slaguard.evaluation import Evaluator
-    from slaguard.store import SQLiteStore
+    from slaguard.app import evaluator_for
 
     cfg = _load(args.config)
     if args.service and args.service not in cfg.services:
         print(f"error: no service named {args.service!r} (services: "
               f"{', '.join(cfg.services)})", file=sys.stderr)
         return EXIT_CONFIG
-    store = SQLiteStore(cfg.storage.path)
-    try:
-        evaluator = Evaluator(cfg, store, load_calendar(cfg))
+    with evaluator_for(cfg) as evaluator:
         month = args.month or slo_month(wall_ms(), cfg.timezone)
         try:
             report = evaluator.month(month, wall_ms(), [args.service] if args.service else None)
         except ValueError as e:
             print(f"error: --month: {e}", file=sys.stderr)
             return EXIT_CONFIG
-    finally:
-        store.close()
     doc = report.to_dict()
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.format == "json"
           else render(doc), end="\n" if args.format == "json" else "")
@@ -123,22 +117,16 @@ def cmd_import_incidents(args: argparse.Namespace) -> int:
 def cmd_statement(args: argparse.Namespace) -> int:
     from exporters.statements import RENDERERS
     from probes.base import wall_ms
-    from slaguard.config.calendar import load_calendar
-    from slaguard.evaluation import Evaluator
+    from slaguard.app import evaluator_for
     from slaguard.statements import make_statement
-    from slaguard.store import SQLiteStore
 
     cfg = _load(args.config)
-    store = SQLiteStore(cfg.storage.path)
-    try:
-        evaluator = Evaluator(cfg, store, load_calendar(cfg))
+    with evaluator_for(cfg) as evaluator:
         try:
             statement = make_statement(evaluator, args.customer, args.month, wall_ms())
         except ValueError as e:
             print(f"error: --month: {e}", file=sys.stderr)
             return EXIT_CONFIG
-    finally:
-        store.close()
     out = RENDERERS[args.format](statement)
     if args.output:
         path = Path(args.output)

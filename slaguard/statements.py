@@ -31,5 +31,9 @@ def make_statement(evaluator: Evaluator, customer_id: str, month: str, now_ms: i
     cfg = evaluator.cfg
     c = customer(cfg, customer_id)
     report = evaluator.month(month, now_ms, c.services)
-    incidents = incidents_for_period(cfg.storage.path, report.period)
+    # Imported tickets and slaguard's own incidents; an imported ticket with the
+    # same id as one of ours is the same incident and wins (it may know data loss).
+    imported = incidents_for_period(cfg.storage.path, report.period)
+    ids = {i.id for i in imported}
+    incidents = imported + [i for i in evaluator.incidents(report.period) if i.id not in ids]
     return build_statement(report, c, compensation_policy(cfg), incidents, now_ms)
