@@ -572,6 +572,11 @@ class AlertingStore:
         with self.reading() as tx:
             return tx.incidents(period.start_ms, period.end_ms)
 
+    def recent_incidents(self, limit: int) -> list[IncidentRecord]:
+        """The newest incidents, newest first (Grafana annotations)."""
+        with self.reading() as tx:
+            return tx.incidents(None, None, False, limit, True)
+
     def maintenance_windows(self) -> list[MaintenanceSpec]:
         """Windows created through the API, as the evaluator's own type, to merge with
         the configured ones (``Policy.maintenance``)."""

@@ -17,8 +17,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from alerting.incidents import lateness, response_stats
+from alerting.store import AlertingStore
 from slaguard.domain import Outcome
 from slaguard.state import DURATION_BUCKETS_MS, LiveState
+from slo.periods import month_containing
 
 LABELS = ["target", "service", "location", "kind"]
 OUTCOMES = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNKNOWN)
@@ -144,7 +147,12 @@ class SloCollector(Collector):
             for c in s.burn.conditions:
                 firing.add_metric([*name, c.severity, c.long_window, c.short_window],
                                   1.0 if c.firing else 0.0)
-        yield from (*families.values(), burn, firing)
+        exposure = GaugeMetricFamily(
+            "slaguard_compensation_exposure_cny",
+            "What the customer's statement credits so far this month", labels=["customer"])
+        for customer, amount in sorted(self.state.exposure.items()):
+            exposure.add_metric([customer], float(amount))
+        yield from (*families.values(), burn, firing, exposure)
 
     def _rpo_age(self) -> Metric:
         age = GaugeMetricFamily("slaguard_rpo_age_seconds",
@@ -154,3 +162,46 @@ class SloCollector(Collector):
             if st.latest.recovery_point_ms is not None:
                 age.add_metric(list(key), _s(now - st.latest.recovery_point_ms))
         return age
+
+
+def this_month(now_ms: int, timezone: str) -> str:
+    return month_containing(now_ms, timezone).label
+
+
+class IncidentCollector(Collector):
+    """Incidents as the on-call dashboard shows them, read from the record at scrape time."""
+
+    PRIORITIES = ("P1", "P2", "P3", "P4")
+
+    def __init__(self, records: AlertingStore, timezone: str, now_ms: Callable[[], int]):
+        self.records, self.timezone, self.now_ms = records, timezone, now_ms
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.now_ms()
+        incidents = self.records.recent_incidents(100_000)
+        labels = ["priority"]
+        open_ = GaugeMetricFamily("slaguard_incidents_open", "Incidents not resolved yet",
+                                  labels=labels)
+        mtta = GaugeMetricFamily("slaguard_incident_mtta_seconds",
+                                 "Mean time to acknowledge, incidents opened this month",
+                                 labels=labels)
+        mttr = GaugeMetricFamily("slaguard_incident_mttr_seconds",
+                                 "Mean time to restore, incidents opened this month",
+                                 labels=labels)
+        breaches = CounterMetricFamily("slaguard_incident_response_breaches",
+                                       "Incidents acknowledged (or still open) past their "
+                                       "response standard", labels=labels)
+        month = this_month(now, self.timezone)
+        stats = {s.priority.value: s for s in response_stats(incidents, self.timezone, now)
+                 if s.month == month}
+        for p in self.PRIORITIES:
+            mine = [i for i in incidents if i.priority.value == p]
+            open_.add_metric([p], float(sum(1 for i in mine if i.resolved_ms is None)))
+            breaches.add_metric([p], float(sum(1 for i in mine
+                                               if (lateness(i, now).respond_ms or 0) > 0)))
+            s = stats.get(p)
+            if s is not None and s.mtta_ms is not None:
+                mtta.add_metric([p], _s(s.mtta_ms))
+            if s is not None and s.mttr_ms is not None:
+                mttr.add_metric([p], _s(s.mttr_ms))
+        yield from (open_, mtta, mttr, breaches)

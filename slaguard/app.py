@@ -7,18 +7,20 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+import slo
 from alerting.api import AlertingApi, register_routes
 from alerting.incidents import compensation_records
 from alerting.service import AlertingService
 from alerting.store import AlertingStore
 from exporters.influxdb import InfluxExporter
-from exporters.prometheus import ProbeCollector, SloCollector
+from exporters.prometheus import IncidentCollector, ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard.config import Config
@@ -28,6 +30,7 @@ from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
 from slaguard.server import ServerDeps, make_app, serve
 from slaguard.state import LiveState
+from slaguard.statements import statement_from_report
 from slaguard.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,8 @@ class App:
         if self.cfg.exporters.prometheus.enabled:
             self.registry.register(ProbeCollector(self.state))
             self.registry.register(SloCollector(self.state, wall_ms))
+            self.registry.register(IncidentCollector(self.alerting.store, self.cfg.timezone,
+                                                     wall_ms))
         sinks: list[Sink] = [self.state]
         self.influx: InfluxExporter | None = None
         if self.cfg.exporters.influxdb.enabled:
@@ -129,11 +134,17 @@ class App:
     async def evaluate_now(self) -> None:
         """Evaluate this month to date (off the loop: probes keep their timing)."""
         await self.pipeline.flush()
-        report = await asyncio.to_thread(self.evaluator.current, wall_ms())
+        now = wall_ms()
+        report = await asyncio.to_thread(self.evaluator.current, now)
         self.state.slo_report = report
+        self.state.exposure = await asyncio.to_thread(self._exposure, report, now)
         if self.influx is not None:
             self.influx.observe_report(report)
         await asyncio.to_thread(self.alerting.evaluate, report, self.state.snapshot())
+
+    def _exposure(self, report: slo.Report, now_ms: int) -> dict[str, Decimal]:
+        return {c.id: statement_from_report(self.evaluator, report, c, now_ms).credits.total
+                for c in self.cfg.customers}
 
     async def _evaluate_every(self, seconds: float) -> None:
         while True:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -152,6 +153,37 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_grafana_build(args: argparse.Namespace) -> int:
+    from grafana.build import build
+
+    cfg = _load(args.config) if args.config else None
+    for path in build(cfg, Path(args.output)):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_grafana_publish(args: argparse.Namespace) -> int:
+    from alerting.store import AlertingStore
+    from grafana.publish import publish
+
+    cfg = _load(args.config)
+    auth: str | tuple[str, str] | None = args.token
+    if args.user:
+        user, _, password = args.user.partition(":")
+        auth = (user, password)
+    records = AlertingStore(cfg.storage.path)
+    try:
+        incidents = [{"id": i.public_id, "start": i.opened_ms, "end": i.resolved_ms,
+                      "title": i.title, "priority": i.priority.value, "service": i.service}
+                     for i in records.recent_incidents(500)]
+    finally:
+        records.close()
+    result = publish(args.url, auth, Path(args.dir) if args.dir else None, cfg=cfg,
+                     maintenance=cfg.maintenance, incidents=incidents)
+    print(result)
+    return EXIT_OK
+
+
 def slo_month(now_ms: int, tz: str) -> str:
     from slo import month_containing
 
@@ -202,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", help="write to this file instead of stdout")
     sp = add("rules", cmd_rules, "write Prometheus rules and an Alertmanager config")
     sp.add_argument("-o", "--output", required=True, help="directory to write into")
+    grafana = sub.add_parser("grafana", help="dashboards as code: build or publish")
+    gsub = grafana.add_subparsers(dest="grafana_command", required=True)
+    sp = gsub.add_parser("build", help="write dashboards and provisioning files")
+    sp.add_argument("-o", "--output", required=True)
+    sp.add_argument("-c", "--config", default=None,
+                    help="time zone, currency and RPO from this config (default: defaults)")
+    sp.set_defaults(fn=cmd_grafana_build)
+    sp = gsub.add_parser("publish", help="publish dashboards and annotations to a Grafana")
+    sp.add_argument("--url", required=True)
+    sp.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    sp.add_argument("--token", default=os.environ.get("GRAFANA_TOKEN"),
+                    help="service account token (default $GRAFANA_TOKEN)")
+    sp.add_argument("--user", help="user:password for basic auth instead of a token")
+    sp.add_argument("--dir", help="publish these dashboard files (default: build from config)")
+    sp.set_defaults(fn=cmd_grafana_publish)
     sp = add("demo", cmd_demo, "run everything on a built-in simulated platform", config=False)
     sp.add_argument("--port", type=int, default=9108, help="slaguard's port (default 9108)")
     sp.add_argument("--data-dir", default="demo-data", help="where the demo keeps its store")

@@ -142,6 +142,14 @@ def demo_config(platform_url: str, port: int, data_dir: Path, speed: float = 1.0
             {**target("backup-freshness", "backup", "/backups/latest", 15),
              "kind": "freshness", "timestamp_field": "$.finished_at"},
         ],
+        "incidents": {"priorities": {
+            "P1": {"respond": "15m", "restore": "4h", "resolve": "24h"},
+            "P2": {"respond": "30m", "restore": "8h", "resolve": "48h"},
+            "P3": {"respond": "2h", "resolve": "24h"},
+            "P4": {"respond": "8h", "resolve": "72h"},
+        }},
+        "customers": [{"id": "demo", "name": "演示建设集团 / Demo Construction Group",
+                       "monthly_fee": "12000.00", "services": ["core", "storage", "backup"]}],
         "slos": [
             {"name": "page-load", "targets": ["web-home"], "latency": {"mean": "3s", "p95": "5s"}},
             {"name": "api-latency", "targets": ["api-health"],

@@ -38,8 +38,10 @@ class LiveState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._series: dict[SeriesKey, SeriesState] = {}
-        # This month to date (an slo.Report), refreshed by the SLO job.
+        # This month to date (an slo.Report), refreshed by the SLO job, and what
+        # each customer's statement would credit so far (customer id → Decimal).
         self.slo_report: Any = None
+        self.exposure: dict[str, Any] = {}
 
     @staticmethod
     def key(r: ProbeResult) -> SeriesKey:

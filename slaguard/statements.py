@@ -10,6 +10,7 @@ from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
 from slaguard.incidents_import import incidents_for_period
+from slo import Report
 from slo.compensation import compensation_policy
 from slo.statement import Statement, build_statement
 
@@ -28,9 +29,15 @@ def customer(cfg: Config, customer_id: str) -> Customer:
 
 def make_statement(evaluator: Evaluator, customer_id: str, month: str, now_ms: int
                    ) -> Statement:
+    c = customer(evaluator.cfg, customer_id)
+    return statement_from_report(evaluator, evaluator.month(month, now_ms, c.services), c,
+                                 now_ms)
+
+
+def statement_from_report(evaluator: Evaluator, report: Report, c: Customer, now_ms: int
+                          ) -> Statement:
+    """The statement of ``c`` from a report that covers its services."""
     cfg = evaluator.cfg
-    c = customer(cfg, customer_id)
-    report = evaluator.month(month, now_ms, c.services)
     # Imported tickets and slaguard's own incidents; an imported ticket with the
     # same id as one of ours is the same incident and wins (it may know data loss).
     imported = incidents_for_period(cfg.storage.path, report.period)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.prometheus import ProbeCollector
@@ -79,3 +81,31 @@ def test_upload_throughput_and_recovery_point() -> None:
                                kind="upload", outcome=Outcome.SUCCESS, duration_ms=2100,
                                phases_ms={"send": 2000}, bytes=10_485_760)])
     assert reg.get_sample_value("slaguard_upload_throughput_bytes_per_second", up) == 5_242_880
+
+
+def test_incident_metrics_read_the_record_at_scrape_time(tmp_path: Path) -> None:
+    from alerting.clock import FakeClock
+    from alerting.notification import Priority
+    from exporters.prometheus import IncidentCollector
+    from tests.alerting.test_incidents import make_service
+    from tests.alerting.test_rules import MIN, NOW
+
+    clock = FakeClock(NOW)
+    svc, _ = make_service(tmp_path, clock)
+    reg = CollectorRegistry()
+    reg.register(IncidentCollector(svc.store, "Asia/Shanghai", clock.now_ms))
+    p1 = {"priority": "P1"}
+    assert reg.get_sample_value("slaguard_incidents_open", p1) == 0
+    late = svc.incidents.create("core", "热线报障 / hotline", Priority.P1, "hotline")
+    on_time = svc.incidents.create("core", "second", Priority.P1, "hotline")
+    clock.advance(10 * MIN)
+    svc.incidents.acknowledge(on_time.id, "oncall")
+    clock.advance(10 * MIN)  # 20 min: past P1's 15 min response standard
+    svc.incidents.acknowledge(late.id, "oncall")
+    svc.incidents.restore(late.id, "oncall")
+    assert reg.get_sample_value("slaguard_incidents_open", p1) == 2
+    assert reg.get_sample_value("slaguard_incident_mtta_seconds", p1) == 15 * 60
+    assert reg.get_sample_value("slaguard_incident_mttr_seconds", p1) == 20 * 60
+    assert reg.get_sample_value("slaguard_incident_response_breaches_total", p1) == 1
+    assert reg.get_sample_value("slaguard_incidents_open", {"priority": "P4"}) == 0
+    svc.close()
