@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -190,6 +191,16 @@ class App:
     async def run_forever(self) -> None:
         await self.start()
         try:
-            await asyncio.Event().wait()
+            await stop_requested().wait()
         finally:
             await self.stop()
+
+
+def stop_requested() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so shutdown is orderly: the last results
+    are committed, the spool and the outbox keep what was not sent."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, event.set)
+    return event

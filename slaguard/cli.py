@@ -263,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # one line per probe run drowns what matters
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return int(args.fn(args))
     except ConfigError as e:

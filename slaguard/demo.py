@@ -20,6 +20,7 @@ address (127.0.0.2–4), which is how the platform tells them apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import time
@@ -32,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from slaguard.config import Config, parse_config
+from slo.fmt import percent_down
 
 LOCATIONS = {"shanghai": "127.0.0.2", "beijing": "127.0.0.3", "shenzhen": "127.0.0.4"}
 CYCLE_S = 420
@@ -126,6 +128,7 @@ def demo_config(platform_url: str, port: int, data_dir: Path, speed: float = 1.0
         "server": {"listen": f"127.0.0.1:{port}"},
         "location": "shanghai",
         "locations": list(LOCATIONS),
+        "scheduling": {"evaluate_every": f"{max(1.0, 10 / speed)}s"},
         "services": {
             "core": {"title": "核心服务 / Core service", "availability": "99.9%"},
             "storage": {"title": "数据存储 / Data storage", "availability": "99.99%"},
@@ -179,6 +182,8 @@ def _banner(url: str, platform_url: str, speed: float) -> str:
         f"  platform      {platform_url}/",
         f"  metrics       {url}/metrics",
         f"  results       {url}/api/v1/results?target=web-home",
+        f"  SLO report    {url}/api/v1/slo",
+        f"  incidents     {url}/api/v1/incidents",
         f"  health        {url}/healthz",
         f"  fault script  (repeats every {CYCLE_S / speed:.0f} s)",
     ]
@@ -189,17 +194,27 @@ def _banner(url: str, platform_url: str, speed: float) -> str:
 
 
 def _status_line(app: Any, platform: Platform) -> str:
-    marks = {"success": "✓", "failure": "✗", "unknown": "?"}
-    cells = []
+    """One line per target: each location's last outcome and duration."""
+    marks = {"success": "ok  ", "failure": "FAIL", "unknown": "??  "}
+    rows: dict[str, list[str]] = {}
     for (target, _svc, loc, _kind), st in app.state.snapshot():
-        cells.append(f"{target}@{loc[:2]}{marks[st.latest.outcome.value]}")
-    return f"[t={platform.t():5.0f}s] " + " ".join(cells)
+        r = st.latest
+        rows.setdefault(target, []).append(f"{loc} {marks[r.outcome.value]} {r.duration_ms:>5} ms")
+    active = [f.name for f in SCRIPT if f.active(platform.t(), None)
+              or f.active(platform.t(), (f.locations or ("",))[0])]
+    head = f"[t={platform.t():5.0f}s] faults: {', '.join(active) or 'none'}"
+    report = app.state.slo_report
+    if report is not None:
+        head += "; this month: " + ", ".join(
+            f"{s.spec.name} {percent_down(s.availability.availability)}% "
+            f"({s.availability.downtime_seconds} s down)" for s in report.services)
+    return "\n".join([head] + [f"  {t:<18} " + " | ".join(cells) for t, cells in rows.items()])
 
 
 async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
                    duration_s: float | None = None, speed: float = 1.0,
                    on_ready: Callable[[Any], Any] | None = None) -> None:
-    from slaguard.app import App
+    from slaguard.app import App, stop_requested
 
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -212,8 +227,10 @@ async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
         if on_ready is not None:
             await on_ready(app)
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        while deadline is None or time.monotonic() < deadline:
-            await asyncio.sleep(min(10.0, duration_s or 10.0))
+        stop = stop_requested()
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(10.0, duration_s or 10.0))
             print(_status_line(app, platform), file=sys.stdout, flush=True)
     finally:
         await app.stop()
