@@ -30,6 +30,7 @@ from typing import Any
 
 from alerting.notification import Priority
 from slaguard.errors import StoreError
+from slaguard.store.db import connect
 from slo.model import MaintenanceSpec
 
 SCHEMA = """
@@ -509,8 +510,6 @@ class AlertingStore:
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = self._connect(busy_timeout_ms)
         with self._lock:
@@ -518,16 +517,7 @@ class AlertingStore:
             self._check_version()
 
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                 timeout=busy_timeout_ms / 1000)
-            db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open the alerting store: {e}") from None
-        return db
+        return connect(self.path, busy_timeout_ms, "alerting store")
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM alerting_meta WHERE key='schema'").fetchone()

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slaguard.store.db import connect
+
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -77,16 +79,7 @@ class Spool:
                          .fetchone()[0])
 
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE), so a
-        # write never upgrades a read lock half-way and deadlocks.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                             timeout=busy_timeout_ms / 1000)
-        db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        db.execute("PRAGMA journal_mode=WAL")
-        # As the store: durable against a crash of the process; a power loss
-        # may lose the last commit but never corrupts the file.
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+        return connect(self.path, busy_timeout_ms, "InfluxDB spool")
 
     def _create(self) -> None:
         # AUTOINCREMENT: ids are never reused, even after the queue empties, so

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from slaguard.errors import ImportFileError, StoreError
+from slaguard.store.db import connect as open_db
 from slo.compensation import IncidentRecord
 from slo.periods import Period, to_ms
 
@@ -89,13 +90,8 @@ class Known:
 def connect(db_path: str | Path) -> Iterator[sqlite3.Connection]:
     """A connection to the store's file with the incidents table in place."""
     path = str(db_path)
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        with closing(db):
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        with closing(open_db(path, BUSY_TIMEOUT_MS, "incidents")) as db:
             db.executescript(SCHEMA)
             yield db
     except sqlite3.Error as e:

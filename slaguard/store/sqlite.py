@@ -29,6 +29,7 @@ import numpy as np
 
 from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
 from slaguard.errors import StoreError
+from slaguard.store.db import connect
 from slo.runs import Run, RunBuilder
 
 SCHEMA = """
@@ -117,8 +118,6 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._series: dict[tuple[str, str], SeriesInfo] = {}
@@ -131,17 +130,7 @@ class SQLiteStore:
     # -- connections ------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                 timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable against process crashes in WAL mode (a power
-            # loss may lose the last commit, never corrupt the file).
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open store: {e}") from None
-        return db
+        return connect(self.path)
 
     def _reader(self) -> sqlite3.Connection:
         if self.path == ":memory:":
