@@ -24,6 +24,7 @@ from exporters.influxdb import InfluxExporter
 from exporters.prometheus import IncidentCollector, ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
+from slaguard import portal, statuspage
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
 from slaguard.evaluation import Evaluator
@@ -130,6 +131,9 @@ class App:
                                   evaluator=self.evaluator))
         register_routes(app, AlertingApi(self.alerting, self.cfg.server.api_token,
                                          self.cfg.timezone, self.cfg.services.keys()))
+        statuspage.register_routes(app, statuspage.StatusPage(
+            self.evaluator, self.state, self.alerting.store, now_ms=wall_ms))
+        portal.register_routes(app, portal.Portal(self.evaluator, now_ms=wall_ms))
         return app
 
     async def evaluate_now(self) -> None:

@@ -180,6 +180,7 @@ def _banner(url: str, platform_url: str, speed: float) -> str:
         "slaguard demo: a simulated AI bid-document platform, probed from "
         f"{', '.join(LOCATIONS)}",
         f"  platform      {platform_url}/",
+        f"  status page   {url}/status",
         f"  metrics       {url}/metrics",
         f"  results       {url}/api/v1/results?target=web-home",
         f"  SLO report    {url}/api/v1/slo",

@@ -45,6 +45,7 @@ from typing import Any, cast
 
 from exporters.statements import RENDERERS
 from slaguard.errors import StoreError
+from slaguard.store.db import DEFAULT_BUSY_TIMEOUT_MS, connect
 from slo.statement import Statement, canonical_json, content_hash
 
 SCHEMA = """
@@ -84,7 +85,6 @@ CREATE TRIGGER IF NOT EXISTS statement_renders_no_delete BEFORE DELETE ON statem
 BEGIN SELECT RAISE(ABORT, 'statement_renders is append-only'); END;
 """
 SCHEMA_VERSION = "1"
-DEFAULT_BUSY_TIMEOUT_MS = 10_000
 FORMATS = tuple(RENDERERS)
 CONTENT_TYPES: Mapping[str, str] = {
     "json": "application/json", "csv": "text/csv", "html": "text/html",
@@ -189,9 +189,13 @@ class ArchivedVersion:
 
 
 def archived_bytes(statement: Statement) -> tuple[bytes, str, str]:
-    """(canonical JSON with ``hash``, the hash, the total) of a live statement."""
-    doc = statement.to_dict()
-    return canonical_json(doc), doc["hash"], doc["total"]
+    """(canonical JSON with ``hash``, the hash, the total) of a live statement.
+
+    ``to_dict()`` builds the content twice (once more for ``hash``); building it
+    once here is the same document at half the cost (the monthly job's hot path)."""
+    content = statement.content()
+    digest = content_hash(content)
+    return canonical_json({**content, "hash": digest}), digest, content["total"]
 
 
 def _checked(row: tuple[Any, ...]) -> ArchivedVersion:
@@ -275,8 +279,6 @@ class StatementArchive:
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = self._connect(busy_timeout_ms)
         with self._lock:
@@ -284,16 +286,7 @@ class StatementArchive:
             self._check_version()
 
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                 timeout=busy_timeout_ms / 1000)
-            db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open the statement archive: {e}") from None
-        return db
+        return connect(self.path, busy_timeout_ms, "statement archive")
 
     def _check_version(self) -> None:
         row = self._db.execute(

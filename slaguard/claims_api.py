@@ -1,0 +1,348 @@
+"""The claims API and statement downloads (aiohttp, JSON).
+
+    GET  /api/v1/claims                         ?customer= &month= &state= (newest first)
+    POST /api/v1/claims                         {"month", "description", "evidence": [...],
+                                                 "start", "end"}; staff add "customer", "by"
+    GET  /api/v1/claims/{id}                    with its audit log
+    POST /api/v1/claims/{id}/review             {"by", "note"}                 staff
+    POST /api/v1/claims/{id}/confirm-technical  {"by", "note"}                 staff
+    POST /api/v1/claims/{id}/compute            {"by"}                         staff
+    POST /api/v1/claims/{id}/confirm            {"settlement"}; staff add "by"
+    POST /api/v1/claims/{id}/execute            {"by", "reference"}            staff
+    POST /api/v1/claims/{id}/reject             {"by", "reason"}               staff
+    GET  /api/v1/statements/{customer}/{month}  ?format=json|csv|html|pdf &version=N
+    GET  /api/v1/statements/{customer}/{month}/versions
+
+Every route needs ``Authorization: Bearer <token>``: ``server.api_token`` is
+staff, a ``customers[].token`` is that customer.  No or an unknown token → 401;
+a customer on a staff step, another customer's claim or another customer's
+statement → 403; staff steps when no ``server.api_token`` is configured → 403
+(off rather than open, as the incident API).  Invalid transitions and refused
+steps → 409 with the reason; unknown claims → 404.  ``{id}`` is ``CLM-7`` or ``7``.
+
+A statement download carries its state in ``X-Slaguard-Statement-State``
+(``provisional``, ``preliminary`` or ``frozen``), and for a frozen one its
+archive version (``X-Slaguard-Statement-Version``); ``X-Slaguard-Statement-Hash``
+is the statement's content hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from exporters.statement_pdf import CJKFontMissing
+from slaguard.claims import (
+    Actor,
+    ClaimConflict,
+    ClaimForbidden,
+    ClaimNotFound,
+    ClaimService,
+    claim_json,
+)
+from slaguard.config import Config
+from slaguard.statement_job import (
+    NoSuchVersion,
+    Rendered,
+    StatementLifecycle,
+    StatementLifecycleError,
+)
+from slaguard.statements import UnknownCustomer
+from slo.periods import rfc3339
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CLAIM_ID = r"{id:(CLM-|clm-)?[0-9]+}"
+
+
+@dataclass
+class ClaimsApi:
+    claims: ClaimService
+    statements: StatementLifecycle
+    api_token: str | None
+    customer_tokens: Mapping[str, str] = field(default_factory=dict)  # token → customer id
+
+    @classmethod
+    def from_config(cls, cfg: Config, claims: ClaimService,
+                    statements: StatementLifecycle) -> ClaimsApi:
+        return cls(claims, statements, cfg.server.api_token,
+                   {c.token: c.id for c in cfg.customers if c.token})
+
+    @property
+    def timezone(self) -> str:
+        return self.claims.timezone
+
+
+CLAIMS_API: web.AppKey[ClaimsApi] = web.AppKey("claims_api", ClaimsApi)
+
+
+def _api(request: web.Request) -> ClaimsApi:
+    return request.app[CLAIMS_API]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _reply(doc: Any, status: int = 200) -> web.Response:
+    return web.json_response(doc, status=status, dumps=_dumps)
+
+
+def _error(cls: type[web.HTTPException], message: str, **kw: Any) -> web.HTTPException:
+    return cls(text=_dumps({"error": message}), content_type="application/json", **kw)
+
+
+# -- who is asking ---------------------------------------------------------------------------
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def principal(request: web.Request) -> Actor:
+    """Staff or a customer, from the bearer token; 401 for anything else."""
+    api = _api(request)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    if scheme.lower() == "bearer" and given:
+        if api.api_token and _same(given, api.api_token):
+            return Actor("staff", "staff")
+        # Every token is compared (no early exit): the time taken says nothing
+        # about which customer's token came close.
+        matched = [cid for token, cid in api.customer_tokens.items() if _same(given, token)]
+        if matched:
+            return Actor.of_customer(matched[0])
+    raise _error(web.HTTPUnauthorized, "a valid bearer token is required",
+                 headers={"WWW-Authenticate": 'Bearer realm="slaguard"'})
+
+
+async def _staff(request: web.Request) -> tuple[Actor, dict[str, Any]]:
+    """Staff only (checked before the body is read); the person is the body's ``by``,
+    required because the audit log names people, not tokens."""
+    if not _api(request).api_token:
+        raise _error(web.HTTPForbidden, "staff API disabled: set server.api_token in the "
+                                        "configuration to enable it")
+    if principal(request).role != "staff":
+        raise _error(web.HTTPForbidden, "a staff step: customers may submit, see and confirm")
+    doc = await _body(request)
+    return Actor.staff(str(doc.get("by") or "")), doc
+
+
+async def _acting(request: web.Request) -> tuple[Actor, dict[str, Any]]:
+    """A customer as itself, or staff (named by ``by``) acting for a customer."""
+    who = principal(request)
+    doc = await _body(request)
+    return (who if who.role == "customer" else Actor.staff(str(doc.get("by") or ""))), doc
+
+
+def guarded(handler: Handler) -> Handler:
+    """Domain errors become 4xx with a JSON body saying why."""
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (ClaimNotFound, UnknownCustomer, NoSuchVersion) as e:
+            raise _error(web.HTTPNotFound, str(e)) from None
+        except ClaimForbidden as e:
+            raise _error(web.HTTPForbidden, str(e)) from None
+        except (ClaimConflict, StatementLifecycleError) as e:
+            raise _error(web.HTTPConflict, str(e)) from None
+        except ValueError as e:
+            raise _error(web.HTTPBadRequest, str(e)) from None
+        except CJKFontMissing as e:  # the server's fault, not the request's: try again later
+            raise _error(web.HTTPServiceUnavailable, str(e)) from None
+    return run
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        doc = await request.json()
+    except ValueError:
+        raise ValueError("body: expected JSON") from None
+    if not isinstance(doc, dict):
+        raise ValueError("body: expected a JSON object")
+    return doc
+
+
+def _opt_text(doc: Mapping[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string")
+    return (value or "").strip()
+
+
+def _claim_id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+def _claim_reply(api: ClaimsApi, claim: Any, status: int = 200) -> web.Response:
+    return _reply({"claim": claim_json(claim, api.timezone)}, status)
+
+
+# -- claims ------------------------------------------------------------------------------------
+
+
+@guarded
+async def list_claims(request: web.Request) -> web.Response:
+    api, who = _api(request), principal(request)
+    q = request.query
+    found = await asyncio.to_thread(api.claims.find, who, q.get("customer") or None,
+                                    q.get("month") or None, q.get("state") or None)
+    return _reply({"claims": [claim_json(c, api.timezone) for c in found]})
+
+
+@guarded
+async def submit(request: web.Request) -> web.Response:
+    api, who = _api(request), principal(request)
+    doc = await _body(request)
+    if who.role == "customer":
+        if doc.get("customer") not in (None, who.customer):
+            raise ClaimForbidden("a customer submits claims for itself only")
+        customer = who.customer
+    else:
+        who = Actor.staff(str(doc.get("by") or ""))
+        customer = _opt_text(doc, "customer")
+        if not customer:
+            raise ValueError("customer: required when staff submit for a customer")
+    new = await asyncio.to_thread(api.claims.new_claim, customer or "",
+                                  _opt_text(doc, "month"), doc.get("description"),
+                                  doc.get("evidence"), doc.get("start"), doc.get("end"))
+    claim = await asyncio.to_thread(api.claims.submit, new, who)
+    return _claim_reply(api, claim, 201)
+
+
+@guarded
+async def get_claim(request: web.Request) -> web.Response:
+    api, who = _api(request), principal(request)
+    claim, log = await asyncio.to_thread(api.claims.get, _claim_id(request), who)
+    return _reply({"claim": claim_json(claim, api.timezone, log)})
+
+
+@guarded
+async def review(request: web.Request) -> web.Response:
+    api, (who, doc) = _api(request), await _staff(request)
+    claim = await asyncio.to_thread(api.claims.review, _claim_id(request), who,
+                                    _opt_text(doc, "note"))
+    return _claim_reply(api, claim)
+
+
+@guarded
+async def confirm_technical(request: web.Request) -> web.Response:
+    api, (who, doc) = _api(request), await _staff(request)
+    claim = await asyncio.to_thread(api.claims.confirm_technical, _claim_id(request), who,
+                                    _opt_text(doc, "note"))
+    return _claim_reply(api, claim)
+
+
+@guarded
+async def compute(request: web.Request) -> web.Response:
+    api, (who, _doc) = _api(request), await _staff(request)
+    claim = await asyncio.to_thread(api.claims.compute, _claim_id(request), who)
+    return _claim_reply(api, claim)
+
+
+@guarded
+async def confirm(request: web.Request) -> web.Response:
+    api, (who, doc) = _api(request), await _acting(request)
+    claim = await asyncio.to_thread(api.claims.confirm, _claim_id(request), who,
+                                    _opt_text(doc, "settlement") or None)
+    return _claim_reply(api, claim)
+
+
+@guarded
+async def execute(request: web.Request) -> web.Response:
+    api, (who, doc) = _api(request), await _staff(request)
+    claim = await asyncio.to_thread(api.claims.execute, _claim_id(request), who,
+                                    _opt_text(doc, "reference"))
+    return _claim_reply(api, claim)
+
+
+@guarded
+async def reject(request: web.Request) -> web.Response:
+    api, (who, doc) = _api(request), await _staff(request)
+    claim = await asyncio.to_thread(api.claims.reject, _claim_id(request), who,
+                                    _opt_text(doc, "reason"))
+    return _claim_reply(api, claim)
+
+
+# -- statements --------------------------------------------------------------------------------
+
+
+def _statement_owner(request: web.Request) -> str:
+    """The statement's customer, when the caller may read it (staff, or that customer)."""
+    who = principal(request)
+    customer = request.match_info["customer"]
+    if who.role == "customer" and who.customer != customer:
+        raise ClaimForbidden("a customer downloads its own statements only")
+    return customer
+
+
+def _version(request: web.Request) -> int | None:
+    value = request.query.get("version")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"version: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _download(r: Rendered) -> web.Response:
+    headers = {"Content-Disposition": f'attachment; filename="{r.filename}"',
+               "X-Slaguard-Statement-State": r.state,
+               "X-Slaguard-Statement-Hash": r.hash,
+               "Cache-Control": "private, no-store"}
+    if r.version is not None:
+        headers["X-Slaguard-Statement-Version"] = str(r.version)
+    resp = web.Response(body=r.body, headers=headers)
+    resp.content_type = r.content_type
+    if r.format != "pdf":
+        resp.charset = "utf-8"
+    return resp
+
+
+@guarded
+async def download_statement(request: web.Request) -> web.Response:
+    api = _api(request)
+    customer = _statement_owner(request)
+    fmt = request.query.get("format", "json")
+    rendered = await asyncio.to_thread(api.statements.render, customer,
+                                       request.match_info["month"], fmt,
+                                       api.claims.now_ms(), _version(request))
+    return _download(rendered)
+
+
+@guarded
+async def statement_versions(request: web.Request) -> web.Response:
+    api = _api(request)
+    customer = _statement_owner(request)
+    month = request.match_info["month"]
+    api.statements.period(month)  # a malformed month is a 400, not an empty list
+    found = await asyncio.to_thread(api.statements.archive.versions, customer, month)
+    return _reply({"customer": customer, "month": month, "versions": [
+        {"version": v.version, "hash": v.hash, "total": v.total, "reason": v.reason,
+         "created": rfc3339(v.created_ms, api.timezone), "created_by": v.created_by}
+        for v in found]})
+
+
+def register_routes(app: web.Application, api: ClaimsApi) -> None:
+    """Add the claim and statement routes to ``app``."""
+    app[CLAIMS_API] = api
+    base = "/api/v1/claims"
+    app.router.add_get(base, list_claims)
+    app.router.add_post(base, submit)
+    app.router.add_get(f"{base}/{_CLAIM_ID}", get_claim)
+    app.router.add_post(f"{base}/{_CLAIM_ID}/review", review)
+    app.router.add_post(f"{base}/{_CLAIM_ID}/confirm-technical", confirm_technical)
+    app.router.add_post(f"{base}/{_CLAIM_ID}/compute", compute)
+    app.router.add_post(f"{base}/{_CLAIM_ID}/confirm", confirm)
+    app.router.add_post(f"{base}/{_CLAIM_ID}/execute", execute)
+    app.router.add_post(f"{base}/{_CLAIM_ID}/reject", reject)
+    statements = "/api/v1/statements/{customer}/{month}"
+    app.router.add_get(statements, download_statement)
+    app.router.add_get(f"{statements}/versions", statement_versions)
