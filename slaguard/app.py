@@ -25,6 +25,9 @@ from exporters.prometheus import IncidentCollector, ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard import portal, statuspage
+from slaguard.claims import ClaimService, ClaimStore
+from slaguard.claims_api import ClaimsApi
+from slaguard.claims_api import register_routes as register_claim_routes
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
 from slaguard.evaluation import Evaluator
@@ -32,6 +35,8 @@ from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
 from slaguard.server import ServerDeps, make_app, serve
 from slaguard.state import LiveState
+from slaguard.statement_archive import StatementArchive
+from slaguard.statement_job import MonthlyStatementJob, StatementLifecycle, run_every
 from slaguard.statements import statement_from_report
 from slaguard.store import SQLiteStore
 
@@ -93,6 +98,10 @@ class App:
         self.state.restore(self.store.latest())
         self.alerting = AlertingService.from_config(self.cfg)
         self.evaluator = _evaluator(self.cfg, self.store, self.alerting.store)
+        self.archive = StatementArchive(self.cfg.storage.path)
+        self.statements = StatementLifecycle(self.evaluator, self.archive)
+        self.claims = ClaimService(ClaimStore(self.cfg.storage.path), self.statements, wall_ms)
+        self.statement_job = MonthlyStatementJob(self.statements)
         self.registry = CollectorRegistry(auto_describe=True)
         if self.cfg.exporters.prometheus.enabled:
             self.registry.register(ProbeCollector(self.state))
@@ -133,7 +142,10 @@ class App:
                                          self.cfg.timezone, self.cfg.services.keys()))
         statuspage.register_routes(app, statuspage.StatusPage(
             self.evaluator, self.state, self.alerting.store, now_ms=wall_ms))
-        portal.register_routes(app, portal.Portal(self.evaluator, now_ms=wall_ms))
+        register_claim_routes(app, ClaimsApi.from_config(self.cfg, self.claims, self.statements))
+        portal.register_routes(app, portal.Portal(
+            self.evaluator, statements=self.statements.body,
+            claims_for=self.claims.customer_claims, now_ms=wall_ms))
         return app
 
     async def evaluate_now(self) -> None:
@@ -175,6 +187,8 @@ class App:
                 s.start()
             every = self.cfg.scheduling.evaluate_every.total_seconds()
             self._tasks.append(asyncio.create_task(self._evaluate_every(every)))
+            # Freezes last month's statements on the 5th working day (idempotent).
+            self._tasks.append(asyncio.create_task(run_every(self.statement_job, 3600, wall_ms)))
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -190,6 +204,8 @@ class App:
             await self.runner.cleanup()
         await self.alerting.stop()
         self.alerting.close()
+        self.claims.close()
+        self.archive.close()
         self.store.close()
 
     async def run_forever(self) -> None:

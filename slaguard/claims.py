@@ -475,6 +475,11 @@ class ClaimService:
         with self.store.reading() as tx:
             return tx.find(customer, month, state)
 
+    def customer_claims(self, customer_id: str) -> list[dict[str, Any]]:
+        """A customer's claims as ``claim_json`` gives them: ``portal.ClaimsFn``."""
+        found = self.find(Actor.of_customer(customer_id))
+        return [claim_json(c, self.timezone) for c in found]
+
     @staticmethod
     def _may_see(claim: Claim, actor: Actor) -> None:
         if actor.role == "customer" and claim.customer != actor.customer:

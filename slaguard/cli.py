@@ -115,35 +115,6 @@ def cmd_import_incidents(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_statement(args: argparse.Namespace) -> int:
-    from exporters.statements import RENDERERS
-    from probes.base import wall_ms
-    from slaguard.app import evaluator_for
-    from slaguard.statements import make_statement
-
-    cfg = _load(args.config)
-    with evaluator_for(cfg) as evaluator:
-        try:
-            statement = make_statement(evaluator, args.customer, args.month, wall_ms())
-        except ValueError as e:
-            print(f"error: --month: {e}", file=sys.stderr)
-            return EXIT_CONFIG
-    out = RENDERERS[args.format](statement)
-    if args.output:
-        path = Path(args.output)
-        if isinstance(out, bytes):
-            path.write_bytes(out)
-        else:
-            path.write_text(out, encoding="utf-8", newline="")  # keep CSV's CRLF
-        print(f"{path}: {statement.to_dict()['total']} {cfg.compensation.currency}",
-              file=sys.stderr)
-    elif isinstance(out, bytes):
-        sys.stdout.buffer.write(out)
-    else:
-        sys.stdout.write(out)
-    return EXIT_OK
-
-
 def cmd_rules(args: argparse.Namespace) -> int:
     from alerting.promrules import write_rules
 
@@ -200,6 +171,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from slaguard.claims import add_claim_arguments, cmd_claim
+    from slaguard.statement_job import (
+        add_generate_arguments,
+        add_statement_arguments,
+        cmd_generate_statements,
+        cmd_statement,
+    )
+
     p = argparse.ArgumentParser(prog="slaguard", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,10 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
              "import incidents (tickets from other systems) from a JSONL file")
     sp.add_argument("file")
     sp = add("statement", cmd_statement, "a customer's compensation statement for a month")
-    sp.add_argument("--customer", required=True)
-    sp.add_argument("--month", required=True, help="YYYY-MM in the configured time zone")
-    sp.add_argument("--format", choices=["json", "csv", "html", "pdf"], default="json")
-    sp.add_argument("-o", "--output", help="write to this file instead of stdout")
+    add_statement_arguments(sp)
+    sp = add("generate-statements", cmd_generate_statements,
+             "freeze a closed month's statements for every customer")
+    add_generate_arguments(sp)
+    sp = add("claim", cmd_claim, "compensation claims (the six steps of the SLA)")
+    add_claim_arguments(sp)
     sp = add("rules", cmd_rules, "write Prometheus rules and an Alertmanager config")
     sp.add_argument("-o", "--output", required=True, help="directory to write into")
     grafana = sub.add_parser("grafana", help="dashboards as code: build or publish")

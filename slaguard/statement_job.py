@@ -206,6 +206,10 @@ class StatementLifecycle:
         return _live(self.live(customer_id, month, now_ms), fmt, state,
                      self.due(period, now_ms).why)
 
+    def body(self, customer_id: str, month: str, fmt: str, now_ms: int) -> bytes:
+        """Just the bytes: ``portal.StatementFn``, so the portal serves frozen months too."""
+        return self.render(customer_id, month, fmt, now_ms).body
+
     def reissue(self, customer_id: str, month: str, now_ms: int, by: str, reason: str
                 ) -> ArchivedVersion:
         """A new version computed now, with its reason; earlier versions stay."""
