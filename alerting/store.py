@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from alerting.notification import Priority
-from slaguard.errors import StoreError
-from slaguard.store.db import connect
+from slaguard.store.db import TableStore
 from slo.model import MaintenanceSpec
 
 SCHEMA = """
@@ -118,7 +114,6 @@ CREATE TABLE IF NOT EXISTS alerting_maintenance (
 );
 """
 SCHEMA_VERSION = "1"
-DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
 
 # -- row types ----------------------------------------------------------------------
@@ -501,58 +496,16 @@ class Tx:
             for r in rows]
 
 
-class AlertingStore:
-    """One connection to the results database, used under a lock.
+class AlertingStore(TableStore[Tx]):
+    """Incidents, alert states, escalation steps, the outbox and API maintenance."""
 
-    Thread-safe (the API runs store calls in worker threads): every use holds
-    the lock for its whole statement or transaction.
-    """
+    what = "alerting store"
+    schema = SCHEMA
+    schema_version = SCHEMA_VERSION
+    meta_table = "alerting_meta"
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
-        self.path = str(path)
-        self._lock = threading.RLock()
-        self._db = self._connect(busy_timeout_ms)
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            self._check_version()
-
-    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        return connect(self.path, busy_timeout_ms, "alerting store")
-
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM alerting_meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO alerting_meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: alerting schema {row[0]}, this slaguard needs "
-                             f"{SCHEMA_VERSION}")
-
-    @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """One write transaction (BEGIN IMMEDIATE: the write lock is taken up front, so
-        a read-then-write inside cannot lose a race); on any error nothing is kept."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield Tx(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    @contextmanager
-    def reading(self) -> Iterator[Tx]:
-        """Reads under the lock; several statements see one snapshot."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield Tx(self._db)
-            finally:
-                self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def tx(self, db: sqlite3.Connection) -> Tx:
+        return Tx(db)
 
     # -- the read functions other modules use --------------------------------------------
 

@@ -31,23 +31,21 @@ import argparse
 import json
 import sqlite3
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 from probes.base import wall_ms
 from slaguard import statement_job
 from slaguard.config.schema import Customer
-from slaguard.errors import SlaguardError, StoreError
+from slaguard.errors import SlaguardError
 from slaguard.statement_archive import ArchivedVersion
 from slaguard.statement_job import StatementLifecycle, StatementLifecycleError
 from slaguard.statements import customer as find_customer
-from slaguard.store.db import DEFAULT_BUSY_TIMEOUT_MS, connect
+from slaguard.store.db import TableStore
 from slo.availability import Outage
 from slo.periods import Period, local_date, rfc3339, to_ms
 from slo.statement import CLAIM_WINDOW_DAYS
@@ -318,52 +316,16 @@ class ClaimTx:
                 for r in rows]
 
 
-class ClaimStore:
-    """One connection to the results database, used under a lock (thread-safe)."""
+class ClaimStore(TableStore[ClaimTx]):
+    """Claims and their append-only audit log."""
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
-        self.path = str(path)
-        self._lock = threading.RLock()
-        self._db = self._connect(busy_timeout_ms)
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            self._check_version()
+    what = "claims store"
+    schema = SCHEMA
+    schema_version = SCHEMA_VERSION
+    meta_table = "claims_meta"
 
-    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        return connect(self.path, busy_timeout_ms, "claims store")
-
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM claims_meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO claims_meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: claims schema {row[0]}, this slaguard needs "
-                             f"{SCHEMA_VERSION}")
-
-    @contextmanager
-    def transaction(self) -> Iterator[ClaimTx]:
-        """BEGIN IMMEDIATE: the state read inside is the state the change applies to."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield ClaimTx(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    @contextmanager
-    def reading(self) -> Iterator[ClaimTx]:
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield ClaimTx(self._db)
-            finally:
-                self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def tx(self, db: sqlite3.Connection) -> ClaimTx:
+        return ClaimTx(db)
 
 
 # -- evidence attached by slaguard -------------------------------------------------------------

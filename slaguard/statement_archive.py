@@ -35,17 +35,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, cast
 
 from exporters.statements import RENDERERS
 from slaguard.errors import StoreError
-from slaguard.store.db import DEFAULT_BUSY_TIMEOUT_MS, connect
+from slaguard.store.db import TableStore
 from slo.statement import Statement, canonical_json, content_hash
 
 SCHEMA = """
@@ -273,55 +270,16 @@ class ArchiveTx:
              now_ms))
 
 
-class StatementArchive:
-    """One connection to the results database, used under a lock (the API calls it
-    from worker threads; every use holds the lock for its whole transaction)."""
+class StatementArchive(TableStore[ArchiveTx]):
+    """Frozen statements and their renderings, append-only."""
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
-        self.path = str(path)
-        self._lock = threading.RLock()
-        self._db = self._connect(busy_timeout_ms)
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            self._check_version()
+    what = "statement archive"
+    schema = SCHEMA
+    schema_version = SCHEMA_VERSION
+    meta_table = "statement_archive_meta"
 
-    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        return connect(self.path, busy_timeout_ms, "statement archive")
-
-    def _check_version(self) -> None:
-        row = self._db.execute(
-            "SELECT value FROM statement_archive_meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO statement_archive_meta VALUES ('schema', ?)",
-                             (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: statement archive schema {row[0]}, this slaguard "
-                             f"needs {SCHEMA_VERSION}")
-
-    @contextmanager
-    def transaction(self) -> Iterator[ArchiveTx]:
-        """BEGIN IMMEDIATE: the write lock up front, so "next version = max + 1" cannot race."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield ArchiveTx(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    @contextmanager
-    def reading(self) -> Iterator[ArchiveTx]:
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield ArchiveTx(self._db)
-            finally:
-                self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def tx(self, db: sqlite3.Connection) -> ArchiveTx:
+        return ArchiveTx(db)
 
     # -- the operations the lifecycle uses ------------------------------------------------
 
