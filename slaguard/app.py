@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,6 +31,7 @@ from slaguard.claims_api import ClaimsApi
 from slaguard.claims_api import register_routes as register_claim_routes
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
+from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
 from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
@@ -39,12 +41,13 @@ from slaguard.statement_archive import StatementArchive
 from slaguard.statement_job import MonthlyStatementJob, StatementLifecycle, run_every
 from slaguard.statements import statement_from_report
 from slaguard.store import SQLiteStore
+from slaguard.units import to_ms
 
 log = logging.getLogger(__name__)
 
 
 def intervals_ms(cfg: Config) -> dict[str, int]:
-    return {t.name: int(t.interval.total_seconds() * 1000) for t in cfg.targets}
+    return {t.name: to_ms(t.interval) for t in cfg.targets}
 
 
 def targets_for(cfg: Config, location: str) -> list[Any]:
@@ -59,6 +62,10 @@ def _evaluator(cfg: Config, store: SQLiteStore, records: AlertingStore) -> Evalu
 @contextmanager
 def evaluator_for(cfg: Config) -> Iterator[Evaluator]:
     """An evaluator over the record, for one-shot commands (report, statement)."""
+    if cfg.storage.path != ":memory:" and not Path(cfg.storage.path).exists():
+        # Reporting on a record that is not there would print 100 % for everything.
+        raise StoreError(f"no record at {cfg.storage.path} (storage.path; relative paths "
+                         "are beside the config file)")
     store = SQLiteStore(cfg.storage.path)
     records = AlertingStore(cfg.storage.path)
     try:
@@ -170,7 +177,11 @@ class App:
             except Exception:
                 log.exception("SLO evaluation failed; the gauges keep their last values")
                 # Rules that need no report (probe down, TLS, upload) still run.
-                await asyncio.to_thread(self.alerting.evaluate, None, self.state.snapshot())
+                try:
+                    await asyncio.to_thread(self.alerting.evaluate, None,
+                                            self.state.snapshot())
+                except Exception:
+                    log.exception("alert rules failed too; trying again next round")
             await asyncio.sleep(seconds)
 
     async def start(self, schedule: bool = True) -> None:

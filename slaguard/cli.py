@@ -64,15 +64,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from slaguard.app import intervals_ms
-    from slaguard.importer import Progress, import_results
+    from slaguard.importer import Known, Progress, import_results
     from slaguard.store import SQLiteStore
 
     cfg = _load(args.config)
     store = SQLiteStore(cfg.storage.path)
     try:
-        stats = import_results(store, args.file, cfg.target_services, intervals_ms(cfg),
-                               progress=Progress())
+        stats = import_results(store, args.file, Known.from_config(cfg), progress=Progress())
     finally:
         store.close()
     print(f"{args.file}: {stats.lines} lines, {stats.added} results added, "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -217,8 +216,9 @@ async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
                    on_ready: Callable[[Any], Any] | None = None) -> None:
     from slaguard.app import App, stop_requested
 
-    shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("slaguard-demo.db*"):  # a fresh record; nothing else is touched
+        old.unlink()
     platform, runner, platform_url = await start_platform(speed)
     cfg = demo_config(platform_url, port, data_dir, speed)
     app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)

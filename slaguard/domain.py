@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -168,11 +169,15 @@ def _error(v: Any) -> ProbeError | None:
     return ProbeError(cls, str(v.get("message", "")))
 
 
-def from_interchange(doc: Any, services: dict[str, str] | None = None) -> ProbeResult:
+def from_interchange(doc: Any, services: dict[str, str] | None = None,
+                     kinds: dict[str, str] | None = None,
+                     locations: Collection[str] | None = None) -> ProbeResult:
     """Parse one interchange document.
 
     ``services`` maps target name to service; when given, the target must be
     known and the service comes from it (a line's own ``service`` must agree).
+    ``kinds`` (target → kind) and ``locations``, when given, must agree too: an
+    unknown location would otherwise become a new voter in every quorum.
     """
     if not isinstance(doc, dict):
         raise InterchangeError("expected a JSON object")
@@ -191,6 +196,12 @@ def from_interchange(doc: Any, services: dict[str, str] | None = None) -> ProbeR
         service = services[target]
     if not isinstance(service, str) or not service:
         raise InterchangeError("service: required string")
+    if kinds is not None and kinds.get(target, doc["kind"]) != doc["kind"]:
+        raise InterchangeError(f"kind: {doc['kind']!r} does not match the configured "
+                               f"{kinds[target]!r}")
+    if locations is not None and doc["location"] not in locations:
+        raise InterchangeError(f"location: unknown location {doc['location']!r} (locations: "
+                               f"{', '.join(locations)})")
     try:
         outcome = Outcome(str(doc.get("outcome")))
     except ValueError:

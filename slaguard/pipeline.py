@@ -2,8 +2,10 @@
 
 Results queue up, a single writer commits them in batches (one transaction per
 batch, in a worker thread so the event loop keeps its timing), and only then
-hands the batch to the sinks (live state, alerting, InfluxDB...).  A sink
-therefore never sees a result the record does not have.
+hands the batch to the sinks (live state, InfluxDB).  A sink therefore never
+sees a result the record does not have.  A batch that cannot be committed is
+retried; if it still fails it is set aside in ``<store>.unsaved.jsonl``, in the
+interchange format, for ``import-results`` to take back.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from slaguard.domain import ProbeResult
+from slaguard.domain import ProbeResult, to_json_line
 from slaguard.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ class Sink(Protocol):
 
 class ResultPipeline:
     def __init__(self, store: SQLiteStore, intervals: dict[str, int],
-                 sinks: Sequence[Sink] = (), max_batch: int = 1000):
+                 sinks: Sequence[Sink] = (), max_batch: int = 1000, max_retries: int = 30):
         self.store = store
         self.intervals = intervals
         self.sinks = list(sinks)
@@ -34,7 +36,16 @@ class ResultPipeline:
         self._queue: asyncio.Queue[ProbeResult] = asyncio.Queue()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+        self.max_retries = max_retries
+        self.unsaved_path = f"{store.path}.unsaved.jsonl"
         self.committed = 0
+        self.set_aside = 0
+
+    def _set_aside(self, batch: list[ProbeResult]) -> None:
+        with open(self.unsaved_path, "a", encoding="utf-8") as f:
+            f.writelines(to_json_line(r) + "\n" for r in batch)
+        self.set_aside += len(batch)
 
     def submit(self, result: ProbeResult) -> None:
         self._queue.put_nowait(result)
@@ -53,15 +64,25 @@ class ResultPipeline:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._writer, self.store.add, batch, self.intervals)
-        except Exception:
-            # Keep the batch: it goes back to the queue and is retried with the
-            # next one; a result is never dropped because the disk hiccuped.
-            log.exception("cannot commit %d results; retrying", len(batch))
-            for r in batch:
-                self._queue.put_nowait(r)
-                self._queue.task_done()
-            await asyncio.sleep(1)
-            return
+            self._failures = 0
+        except Exception as e:
+            self._failures += 1
+            if self._failures < self.max_retries:
+                # Keep the batch: it goes back to the queue and is retried with
+                # the next one; a result is not dropped because the disk hiccuped.
+                log.warning("cannot commit %d results (%s); retry %d of %d", len(batch), e,
+                            self._failures, self.max_retries)
+                for r in batch:
+                    self._queue.put_nowait(r)
+                    self._queue.task_done()
+                await asyncio.sleep(1)
+                return
+            # Still failing: set the batch aside in a file import-results takes
+            # back, so one bad batch (or a full disk) cannot wedge recording forever.
+            log.exception("cannot commit %d results after %d tries; writing them to %s",
+                          len(batch), self._failures, self.unsaved_path)
+            await loop.run_in_executor(self._writer, self._set_aside, batch)
+            self._failures = 0
         self.committed += len(batch)
         for sink in self.sinks:
             try:
@@ -75,8 +96,11 @@ class ResultPipeline:
         """Wait until every submitted result is committed and observed."""
         await self._queue.join()
 
-    async def stop(self) -> None:
-        await self.flush()
+    async def stop(self, timeout_s: float = 60.0) -> None:
+        try:
+            await asyncio.wait_for(self.flush(), timeout_s)
+        except TimeoutError:
+            log.error("stopping with %d results not committed", self._queue.qsize())
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

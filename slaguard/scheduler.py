@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from probes.base import ProbeContext, ProbeFn
 from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
+from slaguard.units import to_ms
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,11 +69,16 @@ class SelfCheck:
             return True
         async with self._lock:
             if time.monotonic() - self._at > self.ttl_s:
+                was = self._ok
                 try:
                     self._ok = bool(await self.check())
                 except Exception:
                     self._ok = False
                 self._at = time.monotonic()
+                if was != self._ok:  # loud: while it fails, no outage can be seen
+                    log.warning("location self-check %s: failures are recorded as %s",
+                                "FAILED" if not self._ok else "recovered",
+                                "unknown" if not self._ok else "failures again")
             return self._ok
 
 
@@ -94,7 +100,7 @@ class ProbeScheduler:
 
     def start(self) -> None:
         for t in self.targets.values():
-            interval_ms = int(t.interval.total_seconds() * 1000)
+            interval_ms = to_ms(t.interval)
             start = EPOCH + timedelta(milliseconds=slot_offset_ms(t.name, interval_ms))
             self._scheduler.add_job(
                 self.run_once, IntervalTrigger(seconds=interval_ms / 1000, start_date=start),
@@ -116,7 +122,7 @@ class ProbeScheduler:
         queued_ms = self.ctx.now_ms()
         async with self._slots:
             waited_ms = self.ctx.now_ms() - queued_ms
-            if waited_ms > self.grace.total_seconds() * 1000:
+            if waited_ms > to_ms(self.grace):
                 result = unknown_result(t, self.location, queued_ms, ErrorClass.OVERLOADED,
                                         f"waited {waited_ms} ms for a probe slot")
             else:

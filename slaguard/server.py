@@ -36,7 +36,7 @@ def _time_param(request: web.Request, name: str) -> int | None:
     value = request.query.get(name)
     if value is None or value == "":
         return None
-    if value.lstrip("-").isdigit():
+    if value.isdigit():
         return int(value)  # epoch milliseconds
     try:
         return parse_ts(value)
@@ -69,10 +69,10 @@ async def results(request: web.Request) -> web.Response:
     frm, to = _time_param(request, "from"), _time_param(request, "to")
     if frm is not None and to is not None and to <= frm:
         raise web.HTTPBadRequest(text="to: must be after from")
-    try:
-        limit = min(int(request.query.get("limit", MAX_RESULTS)), MAX_RESULTS)
-    except ValueError:
-        raise web.HTTPBadRequest(text="limit: expected an integer") from None
+    raw_limit = request.query.get("limit", str(MAX_RESULTS))
+    if not raw_limit.isdigit() or int(raw_limit) < 1:
+        raise web.HTTPBadRequest(text=f"limit: expected a positive integer, got {raw_limit!r}")
+    limit = min(int(raw_limit), MAX_RESULTS)
     rows = await asyncio.to_thread(
         deps.store.results, target, frm, to, request.query.get("location") or None, limit + 1
     )

@@ -51,8 +51,13 @@ def _exact_ms(ms: Decimal, original: object) -> int:
     return int(ms)
 
 
+def to_ms(td: timedelta) -> int:
+    """Exact integer milliseconds (no float: 1001 ms stays 1001)."""
+    return td // timedelta(milliseconds=1)
+
+
 def format_duration(td: timedelta) -> str:
-    ms = int(td.total_seconds() * 1000)
+    ms = to_ms(td)
     for unit in ("w", "d", "h", "m", "s"):
         if ms and ms % _DURATION_MS[unit] == 0:
             return f"{ms // _DURATION_MS[unit]}{unit}"

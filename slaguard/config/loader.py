@@ -66,6 +66,10 @@ def _loc(err: Mapping[str, Any]) -> tuple[Any, ...]:
     return loc
 
 
+_BOUNDS = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+           "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
+
+
 def _message(err: Mapping[str, Any]) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
@@ -77,6 +81,9 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "union_tag_invalid":
         expected = err.get("ctx", {}).get("expected_tags", "")
         return f"unknown kind {err['ctx']['tag']!r} (expected one of {expected})"
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        return f"must be {word} {err['ctx'][key]}"
     if kind == "literal_error":
         return f"must be one of {err['ctx']['expected']}, got {err['input']!r}"
     for prefix in ("Value error, ", "Assertion failed, "):
@@ -95,13 +102,21 @@ def _schema_errors(exc: ValidationError) -> list[str]:
     return out
 
 
-def _absolute_overrides(cfg: Config, base_dir: Path | None) -> Config:
-    """Resolve the override file against the config file's folder, once."""
-    m = cfg.availability.maintenance
-    path = Path(m.calendar_overrides or "")
-    if path.is_absolute() or base_dir is None:
+def _resolve(path: str, base_dir: Path) -> str:
+    return path if path == ":memory:" or Path(path).is_absolute() else str(base_dir / path)
+
+
+def _absolute_paths(cfg: Config, base_dir: Path | None) -> Config:
+    """Relative paths in a config file mean "beside the config file", whatever the
+    working directory of the command (as Prometheus does for its rule files)."""
+    if base_dir is None:
         return cfg
-    m = m.model_copy(update={"calendar_overrides": str(base_dir / path)})
+    storage = cfg.storage.model_copy(update={"path": _resolve(cfg.storage.path, base_dir)})
+    cfg = cfg.model_copy(update={"storage": storage})
+    m = cfg.availability.maintenance
+    if not m.calendar_overrides:
+        return cfg
+    m = m.model_copy(update={"calendar_overrides": _resolve(m.calendar_overrides, base_dir)})
     availability = cfg.availability.model_copy(update={"maintenance": m})
     return cfg.model_copy(update={"availability": availability})
 
@@ -118,8 +133,8 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None,
     except ValidationError as exc:
         raise ConfigError(errors + _schema_errors(exc)) from None
     errors += check(cfg)
+    cfg = _absolute_paths(cfg, base_dir)
     if not errors and cfg.availability.maintenance.calendar_overrides:
-        cfg = _absolute_overrides(cfg, base_dir)
         try:
             load_calendar(cfg)  # a bad override file stops start-up too
         except ConfigError as e:

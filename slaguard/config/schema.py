@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -46,7 +46,10 @@ def _duration_or_inf(value: object) -> timedelta | None:
 def _percent_or_inf(value: object) -> Decimal | None:
     if _infinite(value):
         return None
-    d = Decimal(str(value).rstrip("%").strip())
+    try:
+        d = Decimal(str(value).rstrip("%").strip())
+    except InvalidOperation:
+        raise ValueError(f"not a percent: {value!r}") from None
     if not d.is_finite() or d < 0:
         raise ValueError(f"not a non-negative percent: {value!r}")
     return d
@@ -61,7 +64,10 @@ def _money(value: object) -> Decimal:
     if isinstance(value, float):
         # Money never passes through a float: 12000.1 in YAML may not be 12000.10.
         raise ValueError("money must be a quoted string with two decimals, e.g. \"12000.00\"")
-    d = Decimal(str(value))
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {value!r} (use e.g. \"12000.00\")") from None
     if not d.is_finite() or d < 0 or d.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"not an amount in 0.01 units: {value!r}")
     return d.quantize(Decimal("0.01"))
@@ -378,7 +384,7 @@ class Scheduling(Strict):
     misfire_grace: Duration = timedelta(seconds=5)
     # A URL this location must reach for its own results to be judged; when it
     # fails, results are `unknown`, never `failure`.
-    self_check_url: str | None = None
+    self_check_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
     # How often this month's SLO figures (the /metrics gauges) are re-evaluated.
     evaluate_every: Duration = timedelta(seconds=60)
 

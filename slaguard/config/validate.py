@@ -6,6 +6,7 @@ Each check returns ``path: message`` strings; ``check`` runs them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +36,14 @@ def _timezone(cfg: Config) -> Iterator[str]:
         ZoneInfo(cfg.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         yield f"timezone: unknown time zone {cfg.timezone!r}"
+
+
+def _scheduling(cfg: Config) -> Iterator[str]:
+    s = cfg.scheduling
+    if s.evaluate_every < timedelta(seconds=1):
+        yield "scheduling.evaluate_every: must be at least 1s"
+    if s.misfire_grace < timedelta(milliseconds=100):
+        yield "scheduling.misfire_grace: must be at least 100ms"
 
 
 def _locations(cfg: Config) -> Iterator[str]:
@@ -126,7 +135,7 @@ def _compensation(cfg: Config) -> Iterator[str]:
 
 
 CHECKS: tuple[Check, ...] = (
-    _timezone, _locations, _targets, _slos, _maintenance, _incidents, _compensation,
+    _timezone, _scheduling, _locations, _targets, _slos, _maintenance, _incidents, _compensation,
 )
 
 

@@ -120,24 +120,18 @@ class SQLiteStore:
         self.path = str(path)
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._series: dict[tuple[str, str], SeriesInfo] = {}
-        self._open_runs: dict[int, Run] = {}
-        self._db = self._connect()
+        self._db = connect(self.path)
         self._db.executescript(SCHEMA)
         self._check_version()
-        self._load_series()
 
     # -- connections ------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self.path)
 
     def _reader(self) -> sqlite3.Connection:
         if self.path == ":memory:":
             return self._db
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = self._connect()
+            db = self._local.db = connect(self.path)
         return db
 
     def close(self) -> None:
@@ -152,53 +146,31 @@ class SQLiteStore:
             raise StoreError(f"{self.path}: store schema {row[0]}, this slaguard needs "
                              f"{SCHEMA_VERSION}")
 
-    def _load_series(self) -> None:
-        for row in self._db.execute("SELECT id, target, location, service, kind, interval_ms "
-                                    "FROM series"):
-            info = SeriesInfo(*row)
-            self._series[(info.target, info.location)] = info
-        for sid, start, last, outcome, count in self._db.execute(
-            "SELECT r.series_id, r.start_ms, r.last_ms, r.outcome, r.count FROM runs r "
-            "JOIN (SELECT series_id, MAX(start_ms) m FROM runs GROUP BY series_id) x "
-            "ON r.series_id = x.series_id AND r.start_ms = x.m"
-        ):
-            self._open_runs[sid] = Run(CODE_OUTCOME[outcome], start, last, count)
-
     # -- writing ----------------------------------------------------------------
+    # Nothing about series or runs is cached between transactions: another
+    # process (import-results beside a running slaguard) may write the same file.
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; on any error nothing of it is kept."""
+        """One write transaction; on any error (the COMMIT's included) nothing is kept."""
         with self._lock:
-            runs_before = dict(self._open_runs)
-            series_before = dict(self._series)
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
-                self._open_runs, self._series = runs_before, series_before
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
-    def series_id(self, db: sqlite3.Connection, r: ProbeResult, interval_ms: int) -> int:
-        info = self._series.get((r.target, r.location))
-        if info is not None:
-            if info.interval_ms != interval_ms or info.service != r.service:
-                db.execute("UPDATE series SET interval_ms=?, service=?, kind=? WHERE id=?",
-                           (interval_ms, r.service, r.kind, info.id))
-                info = SeriesInfo(info.id, r.target, r.location, r.service, r.kind, interval_ms)
-                self._series[(r.target, r.location)] = info
-            return info.id
-        cur = db.execute(
-            "INSERT INTO series (target, location, service, kind, interval_ms) VALUES (?,?,?,?,?)",
-            (r.target, r.location, r.service, r.kind, interval_ms),
-        )
-        sid = int(cur.lastrowid or 0)
-        self._series[(r.target, r.location)] = SeriesInfo(
-            sid, r.target, r.location, r.service, r.kind, interval_ms
-        )
-        return sid
+    @staticmethod
+    def _series_id(db: sqlite3.Connection, r: ProbeResult, interval_ms: int) -> int:
+        row = db.execute(
+            "INSERT INTO series (target, location, service, kind, interval_ms) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (target, location) DO UPDATE SET "
+            "service=excluded.service, kind=excluded.kind, interval_ms=excluded.interval_ms "
+            "RETURNING id", (r.target, r.location, r.service, r.kind, interval_ms)).fetchone()
+        return int(row[0])
 
     def add(self, results: Sequence[ProbeResult], intervals: dict[str, int]) -> AddStats:
         """Commit results (and their runs) in one transaction.
@@ -211,57 +183,57 @@ class SQLiteStore:
     def add_in(self, db: sqlite3.Connection, results: Sequence[ProbeResult],
                intervals: dict[str, int]) -> AddStats:
         """Add within an open ``transaction()`` (the importer's chunks)."""
-        by_series: dict[int, list[ProbeResult]] = {}
+        by_series: dict[tuple[str, str], list[ProbeResult]] = {}
         for r in results:
-            try:
-                interval = intervals[r.target]
-            except KeyError:
-                raise StoreError(f"unknown target {r.target!r} (no interval)") from None
-            by_series.setdefault(self.series_id(db, r, interval), []).append(r)
+            if r.target not in intervals:
+                raise StoreError(f"unknown target {r.target!r} (no interval)")
+            by_series.setdefault((r.target, r.location), []).append(r)
         added = 0
-        for sid, rs in by_series.items():
+        for rs in by_series.values():
+            interval = intervals[rs[0].target]
+            sid = self._series_id(db, rs[0], interval)
             before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                            [_row(sid, r) for r in rs])
             n = db.total_changes - before
             added += n
             if n:
-                self._update_runs(db, sid, rs)
+                self._update_runs(db, sid, rs, interval, exact=n == len(rs))
         return AddStats(added, len(results) - added)
 
-    def _update_runs(self, db: sqlite3.Connection, sid: int, rs: Sequence[ProbeResult]) -> None:
-        interval = self._series_by_id(sid).interval_ms
-        run = self._open_runs.get(sid)
+    @staticmethod
+    def _last_run(db: sqlite3.Connection, sid: int) -> Run | None:
+        row = db.execute("SELECT start_ms, last_ms, outcome, count FROM runs WHERE series_id=? "
+                         "ORDER BY start_ms DESC LIMIT 1", (sid,)).fetchone()
+        return None if row is None else Run(CODE_OUTCOME[row[2]], row[0], row[1], row[3])
+
+    def _update_runs(self, db: sqlite3.Connection, sid: int, rs: Sequence[ProbeResult],
+                     interval: int, exact: bool) -> None:
+        """Extend the series' runs with ``rs``; ``exact``: every one of them was new."""
+        run = self._last_run(db, sid)
         ordered = sorted((r.ts_ms, r.outcome) for r in rs)
-        if run is not None and ordered[0][0] <= run.last_ms:
-            # Late or back-filled results: rebuild the runs from the first one
-            # they touch, reading the record itself.
+        if not exact or (run is not None and ordered[0][0] <= run.last_ms):
+            # Late, back-filled or duplicated results: rebuild the runs from the
+            # first one they touch, reading the record itself.
             row = db.execute("SELECT MAX(start_ms) FROM runs WHERE series_id=? AND start_ms<=?",
                              (sid, ordered[0][0])).fetchone()
             start = ordered[0][0] if row[0] is None else row[0]
             db.execute("DELETE FROM runs WHERE series_id=? AND start_ms>=?", (sid, start))
-            prev = db.execute("SELECT start_ms, last_ms, outcome, count FROM runs WHERE "
-                              "series_id=? ORDER BY start_ms DESC LIMIT 1", (sid,)).fetchone()
-            run = None if prev is None else Run(CODE_OUTCOME[prev[2]], prev[0], prev[1], prev[3])
+            run = self._last_run(db, sid)
             ordered = [(ts, CODE_OUTCOME[code]) for ts, code in db.execute(
                 "SELECT ts_ms, outcome FROM results WHERE series_id=? AND ts_ms>=? "
                 "ORDER BY ts_ms", (sid, start))]
         changed = fold_runs(run, ordered, interval)
-        self._open_runs[sid] = changed[-1]
         db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
                        [(sid, x.start_ms, x.last_ms, OUTCOME_CODE[x.outcome], x.count)
                         for x in changed])
 
-    def _series_by_id(self, sid: int) -> SeriesInfo:
-        for info in self._series.values():
-            if info.id == sid:
-                return info
-        raise StoreError(f"unknown series {sid}")
-
     # -- reading ------------------------------------------------------------------
 
     def series(self) -> list[SeriesInfo]:
-        return sorted(self._series.values(), key=lambda s: (s.target, s.location))
+        return [SeriesInfo(*row) for row in self._reader().execute(
+            "SELECT id, target, location, service, kind, interval_ms FROM series "
+            "ORDER BY target, location")]
 
     def results(self, target: str | None = None, from_ms: int | None = None,
                 to_ms: int | None = None, location: str | None = None,

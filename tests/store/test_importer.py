@@ -12,11 +12,13 @@ import pytest
 from slaguard.cli import main
 from slaguard.domain import Outcome, format_ts
 from slaguard.errors import ImportFileError
-from slaguard.importer import Progress, import_results
+from slaguard.importer import Known, Progress, import_results
 from slaguard.store import SQLiteStore
 
-SERVICES = {"web-home": "core", "api-health": "core"}
-INTERVALS = {"web-home": 30_000, "api-health": 30_000}
+KNOWN = Known(services={"web-home": "core", "api-health": "core"},
+              intervals={"web-home": 30_000, "api-health": 30_000},
+              kinds={"web-home": "http", "api-health": "http"},
+              locations=("shanghai", "beijing"))
 
 
 T0 = 1_790_784_000_000  # 2026-10-01T00:00:00+08:00
@@ -40,9 +42,9 @@ def write(tmp_path: Path, lines: list[str]) -> Path:
 def test_import_then_reimport_adds_nothing(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     path = write(tmp_path, [line(i) for i in range(12_000)])  # more than one chunk
-    stats = import_results(store, path, SERVICES, INTERVALS)
+    stats = import_results(store, path, KNOWN)
     assert (stats.lines, stats.added, stats.duplicates) == (12_000, 12_000, 0)
-    again = import_results(store, path, SERVICES, INTERVALS)
+    again = import_results(store, path, KNOWN)
     assert (again.added, again.duplicates) == (0, 12_000)
     first = store.results("web-home", limit=1)[0]
     assert first.ts_ms == 1_790_784_000_000 and first.service == "core"
@@ -58,13 +60,15 @@ def test_import_then_reimport_adds_nothing(tmp_path: Path) -> None:
     (line(0, duration_ms=-1), "duration_ms: expected a non-negative integer, got -1"),
     (line(0, phases_ms={"ttfb": 3}), "phases_ms.ttfb: unknown phase"),
     (line(0, error={"class": "oops"}), "error.class: unknown error class 'oops'"),
+    (line(0, location="mars"), "location: unknown location 'mars' (locations: shanghai, beijing)"),
+    (line(0, kind="upload"), "kind: 'upload' does not match the configured 'http'"),
 ])
 def test_bad_line_names_its_number_and_imports_nothing(tmp_path: Path, bad: str,
                                                        message: str) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     path = write(tmp_path, [line(i) for i in range(7000)] + [bad] + [line(9000)])
     with pytest.raises(ImportFileError) as exc:
-        import_results(store, path, SERVICES, INTERVALS)
+        import_results(store, path, KNOWN)
     assert exc.value.line == 7001
     assert str(exc.value) == f"{path}:7001: {message}"
     assert store.count() == 0
@@ -91,6 +95,7 @@ def test_cli_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg.write_text(f"""
 version: 1
 storage: {{path: {tmp_path / 'data.db'}}}
+location: shanghai
 services: {{core: {{availability: 99.9%}}}}
 targets:
   - {{name: web-home, service: core, kind: http, url: "http://127.0.0.1:1/"}}
@@ -101,3 +106,15 @@ targets:
     bad = write(tmp_path, [line(0), "[]"])
     assert main(["import-results", "-c", str(cfg), str(bad)]) == 1
     assert f"error: {bad}:2: expected a JSON object" in capsys.readouterr().err
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(ImportFileError, match="cannot read: No such file or directory"):
+        import_results(store, tmp_path / "missing.jsonl", KNOWN)
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(line(0).encode() + b"\n" + "café".encode("latin-1") + b"\n")
+    with pytest.raises(ImportFileError, match="not UTF-8"):
+        import_results(store, latin, KNOWN)
+    assert store.count() == 0
+    store.close()

@@ -111,3 +111,35 @@ def test_reopen_continues_the_open_run(tmp_path: Path) -> None:
         assert [r.ts_ms for r in s.latest()] == [T0 + 60_000]
     finally:
         s.close()
+
+
+def test_conflicting_duplicate_in_one_batch_keeps_the_first_and_the_runs_exact(
+        store: SQLiteStore) -> None:
+    batch = [result(T0 + i * 30_000, F) for i in range(6)]
+    batch.insert(3, result(T0 + 2 * 30_000, S))  # same (series, ts) as a failure
+    stats = store.add(batch, INTERVALS)
+    assert (stats.added, stats.duplicates) == (6, 1)
+    assert [r.outcome for r in store.results("web")] == [F] * 6
+    assert store.runs(T0, T0 + 10**6)[("web", "sh")] == [Run(F, T0, T0 + 150_000, 6)]
+
+
+def test_two_writers_on_one_file_never_wedge_or_overlap(tmp_path: Path) -> None:
+    """`import-results` runs beside a live slaguard: two stores on one file."""
+    path = tmp_path / "s.db"
+    live, importer = SQLiteStore(path), SQLiteStore(path)
+    try:
+        live.add([result(T0 + i * 30_000) for i in range(3)], INTERVALS)
+        # The importer creates a series the live store has never written...
+        importer.add([result(T0, location="bj")], INTERVALS)
+        live.add([result(T0 + 30_000, location="bj")], INTERVALS)  # ...which it then writes
+        # ...and back-fills a failure into a series the live store keeps extending.
+        importer.add([result(T0 + 90_000, F), result(T0 + 120_000, F)], INTERVALS)
+        live.add([result(T0 + 150_000)], INTERVALS)
+        ts = [r.ts_ms for r in live.results("web", location="sh")]
+        outcomes = [r.outcome for r in live.results("web", location="sh")]
+        assert live.runs(T0, T0 + 10**6)[("web", "sh")] == runs_from_results(ts, outcomes,
+                                                                               30_000)
+        assert live.runs(T0, T0 + 10**6)[("web", "bj")] == [Run(S, T0, T0 + 30_000, 2)]
+    finally:
+        live.close()
+        importer.close()
