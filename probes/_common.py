@@ -16,6 +16,10 @@ deadline, classification and the ``ProbeResult``.
     ``dict[str, TimedConnector]``: the kept-alive connectors of ``warm``
     targets, by target name, created on first use.  Whoever owns the context
     closes them with ``close_connectors(ctx)``.
+``cold_session``
+    the one ``aiohttp.ClientSession`` every ``cold`` probe of the context
+    uses, created on first use (see ``_cold_session``); also closed by
+    ``close_connectors(ctx)``, or else when its event loop shuts down.
 ``local_addr``
     ``(host, port)`` to bind outgoing connections to: the source address of a
     multi-homed probe host (the demo's simulated locations use 127.0.0.2-4).
@@ -27,10 +31,12 @@ deadline, classification and the ``ProbeResult``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,7 +46,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from probes import _jsonpath
-from probes._timing import ProbeTrace, TimedConnector, Transitions
+from probes._timing import TRACE_CONFIG, ProbeTrace, TimedConnector, Transitions
 from probes.base import ProbeContext
 from probes.errors import (
     AssertionFailed,
@@ -56,7 +62,7 @@ from slaguard.domain import ErrorClass, ProbeError, ProbeResult
 CHUNK = 64 * 1024  # read and write granularity; bounds memory per probe
 
 
-@dataclass
+@dataclass(slots=True)
 class Observation:
     """What one probe saw so far; filled in as it goes, so a failure keeps it."""
 
@@ -103,8 +109,11 @@ async def run_probe(
 ) -> ProbeResult:
     ts_ms = ctx.now_ms()
     obs = Observation(ProbeTrace(transitions))
-    async with _session(target, ctx, obs.trace) as session:
-        error = await _attempt(target, session, obs, exchange)
+    if target.connection == "cold":
+        error = await _attempt(target, await _cold_session(ctx), obs, exchange)
+    else:
+        async with _warm_session(target, ctx) as session:
+            error = await _attempt(target, session, obs, exchange)
     duration_ms, phases_ms = obs.trace.clock.to_ms()
     if error is None:
         error = _check_max_duration(duration_ms, max_durations)
@@ -160,42 +169,101 @@ def _check_max_duration(
 # -- sessions and connectors ---------------------------------------------------
 
 
-@asynccontextmanager
-async def _session(
-    target: TargetBase, ctx: ProbeContext, trace: ProbeTrace
-) -> AsyncIterator[aiohttp.ClientSession]:
-    connector, owned = _connector(target, ctx)
-    session = aiohttp.ClientSession(
+# Cold probes (the default) have blackbox's semantics: no keep-alive, no DNS
+# cache, so resolve, connect and tls are measured on every probe.  What gives
+# that is the connector's configuration, not a new client per probe: with
+# ``force_close`` aiohttp closes every connection once its response is released
+# and never pools one, and without the DNS cache every request resolves (and
+# does not share an in-flight lookup with another).  So the cold probes of a
+# context share one session over one such connector, which saves building and
+# closing a session, a connector and a resolver per probe.  Nothing else
+# carries over: no cookies (DummyCookieJar), and headers, TLS settings,
+# redirects and the deadline are per request.  Python's ssl never resumes a
+# TLS session on its own (it would need ``session=``), so sharing an
+# SSLContext does not skip handshakes (``TraceFacts.tls_resumed`` says so).
+# ``limit=0``: a probe must never queue for a connection slot behind other
+# probes, which its clock would count; the scheduler bounds concurrency.
+
+_COLD = "cold_session"
+
+
+def _new_session(connector: TimedConnector, *, owner: bool) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
         connector=connector,
-        connector_owner=owned,
-        trace_configs=[trace.trace_config()],
+        connector_owner=owner,
+        trace_configs=[TRACE_CONFIG],
         timeout=aiohttp.ClientTimeout(),  # no limits: run_probe owns the deadline
         cookie_jar=aiohttp.DummyCookieJar(),  # probes must not carry state over
     )
+
+
+@dataclass
+class _SharedSession:
+    session: aiohttp.ClientSession
+    loop: asyncio.AbstractEventLoop
+    closer: AsyncGenerator[None, None]
+
+
+async def _cold_session(ctx: ProbeContext) -> aiohttp.ClientSession:
+    """The context's cold session, created on first use in the running loop."""
+    loop = asyncio.get_running_loop()
+    shared: _SharedSession | None = ctx.options.get(_COLD)
+    if shared is not None and shared.loop is loop and not shared.session.closed:
+        return shared.session
+    connector = TimedConnector(
+        force_close=True,
+        use_dns_cache=False,
+        limit=0,
+        resolver=ctx.options.get("resolver"),
+        local_addr=ctx.options.get("local_addr"),
+    )
+    session = _new_session(connector, owner=True)
+    closer = _closed_with_the_loop(session)
+    # Stored before the first await, so concurrent first probes share it too.
+    ctx.options[_COLD] = _SharedSession(session, loop, closer)
+    await closer.asend(None)  # runs to its yield at once; registers it with the loop
+    return session
+
+
+async def _closed_with_the_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    # The owner of a context closes its session with close_connectors(ctx) (the
+    # app does).  A context used without it (a one-shot CLI probe, a test) must
+    # not leak an unclosed session: asyncio closes every live async generator
+    # when its loop shuts down (asyncio.run, asyncio.Runner), and so this one.
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+@asynccontextmanager
+async def _warm_session(
+    target: TargetBase, ctx: ProbeContext
+) -> AsyncIterator[aiohttp.ClientSession]:
+    session = _new_session(_warm_connector(target, ctx), owner=False)
     try:
         yield session
     finally:
         await session.close()
 
 
-def _connector(target: TargetBase, ctx: ProbeContext) -> tuple[TimedConnector, bool]:
-    """A fresh connector per probe (cold), or the target's kept one (warm)."""
-    resolver = ctx.options.get("resolver")
-    local_addr = ctx.options.get("local_addr")
-    if target.connection == "cold":
-        # blackbox semantics: no keep-alive, no DNS cache, so resolve, connect
-        # and tls are measured on every probe.
-        return TimedConnector(force_close=True, use_dns_cache=False, resolver=resolver,
-                              local_addr=local_addr), True
+def _warm_connector(target: TargetBase, ctx: ProbeContext) -> TimedConnector:
+    """The target's kept-alive connector, created on first use."""
     pool: dict[str, TimedConnector] = ctx.options.setdefault("connectors", {})
     connector = pool.get(target.name)
     if connector is None or connector.closed:
-        connector = pool[target.name] = TimedConnector(resolver=resolver, local_addr=local_addr)
-    return connector, False
+        connector = pool[target.name] = TimedConnector(
+            resolver=ctx.options.get("resolver"), local_addr=ctx.options.get("local_addr")
+        )
+    return connector
 
 
 async def close_connectors(ctx: ProbeContext) -> None:
-    """Close the warm connectors kept in ``ctx.options`` (at shutdown)."""
+    """Close the cold session and the warm connectors kept in ``ctx.options``
+    (at shutdown, in the loop the probes ran in)."""
+    shared: _SharedSession | None = ctx.options.pop(_COLD, None)
+    if shared is not None and shared.loop is asyncio.get_running_loop():
+        await shared.closer.aclose()  # closes the session (and its connector)
     pool: dict[str, TimedConnector] = ctx.options.pop("connectors", {})
     for connector in pool.values():
         await connector.close()
@@ -208,8 +276,16 @@ def ssl_for(target: TargetBase, ctx: ProbeContext) -> ssl.SSLContext | bool:
     if target.tls.insecure_skip_verify:
         return False  # still handshakes and reads the certificate, without verifying it
     if target.tls.ca_file:
-        return ssl.create_default_context(cafile=target.tls.ca_file)
+        # Loading a CA bundle costs far more than the rest of a probe's set-up:
+        # built once per file version (a changed file is read again).
+        st = os.stat(target.tls.ca_file)
+        return _ca_context(target.tls.ca_file, st.st_ino, st.st_mtime_ns, st.st_size)
     return True
+
+
+@functools.lru_cache(maxsize=32)
+def _ca_context(path: str, *_version: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=path)
 
 
 # -- one request ----------------------------------------------------------------
@@ -256,7 +332,8 @@ async def read_capped(
     # or endless body costs at most ``limit`` bytes of memory.
     buf = bytearray()
     obs.body_bytes = 0
-    async for chunk in resp.content.iter_chunked(CHUNK):
+    read = resp.content.read
+    while chunk := await read(CHUNK):  # what iter_chunked does, minus its iterator
         obs.body_bytes += len(chunk)
         if obs.body_bytes > limit:
             raise BodyTooLarge(f"body larger than max_body ({limit} bytes)")

@@ -4,7 +4,9 @@ Two sources feed one recorder (``ProbeTrace``):
 
 * aiohttp's ``TraceConfig`` signals: DNS start/end, connection created or
   reused, request headers sent, redirect, response headers parsed
-  (``on_request_end`` fires once the headers are in, before the body is read);
+  (``on_request_end`` fires once the headers are in, before the body is read).
+  One frozen ``TRACE_CONFIG`` serves every session: its handlers find the
+  recorder of the probe that made the request through ``_ACTIVE``;
 * ``TimedConnector``: aiohttp has no TLS signal (``on_connection_create_end``
   comes after both TCP connect and TLS handshake), so the connector marks the
   boundary between the two itself; it also reads the peer address and the
@@ -26,7 +28,7 @@ import contextlib
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +76,10 @@ def aiohttp_is_pinned() -> bool:
     return (major, minor) == PINNED_AIOHTTP
 
 
+# The installed aiohttp cannot change under a running process: decided once.
+AIOHTTP_PINNED = aiohttp_is_pinned()
+
+
 def ns_to_ms(ns: int) -> int:
     """Round half up; integers only, no float ever enters a result."""
     return (ns + 500_000) // 1_000_000
@@ -81,6 +87,9 @@ def ns_to_ms(ns: int) -> int:
 
 class PhaseClock:
     """Partition of wall time into named phases, driven by events."""
+
+    __slots__ = ("_clock", "_phase", "_since", "_started", "_stopped", "_transitions",
+                 "entered", "ns")
 
     def __init__(
         self, transitions: Transitions, clock: Callable[[], int] = time.perf_counter_ns
@@ -93,11 +102,9 @@ class PhaseClock:
         self._stopped: int | None = None
         self.ns: dict[str, int] = {}
         self.entered: list[str] = []  # named phases in the order first entered
-        self.events: dict[str, int] = {}  # last time of every event seen
 
     def mark(self, event: str) -> None:
         now = self._clock()
-        self.events[event] = now
         if event == "start":
             self._started = now
         if self._stopped is not None or event not in self._transitions:
@@ -206,7 +213,7 @@ def _info_not_after(info: Mapping[str, Any] | None) -> int | None:
 # -- the recorder --------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class TraceFacts:
     """What the probe learned about the connection(s), besides timing."""
 
@@ -218,18 +225,23 @@ class TraceFacts:
     cert_expiry: int | None = None  # earliest over every TLS connection made
     cert_source: str | None = None  # "chain" or "leaf", see earliest_cert_expiry
     tls_version: str | None = None
+    tls_resumed: bool = False  # a TLS session was resumed (cold probes: never)
     hosts: list[str] = field(default_factory=list)  # names resolved
 
 
 # The recorder of the probe running in the current task.  A ContextVar (task
-# local, not a global) because a warm connector is shared by several probes and
-# aiohttp gives ``_wrap_create_connection`` no handle on the request's traces;
-# connections are created in the requesting task, so the lookup is exact.
+# local, not a global) because sessions and connectors are shared by the probes
+# of a context (cold probes share one session, warm ones their target's
+# connector), the trace handlers are shared by every probe, and aiohttp gives
+# ``_wrap_create_connection`` no handle on the request's traces.  Signals fire
+# and connections are created in the requesting task, so the lookup is exact.
 _ACTIVE: ContextVar[ProbeTrace | None] = ContextVar("slaguard_probe_trace", default=None)
 
 
 class ProbeTrace:
     """One probe's recorder: a PhaseClock plus connection facts."""
+
+    __slots__ = ("clock", "facts")
 
     def __init__(self, transitions: Transitions) -> None:
         self.clock = PhaseClock(transitions)
@@ -263,50 +275,81 @@ class ProbeTrace:
         if expiry is not None and (known is None or expiry < known):
             self.facts.cert_expiry, self.facts.cert_source = expiry, source
         self.facts.tls_version = ssl_object.version()
+        if ssl_object.session_reused:
+            self.facts.tls_resumed = True
 
-    def trace_config(self) -> aiohttp.TraceConfig:
-        tc = aiohttp.TraceConfig()
-        tc.on_dns_resolvehost_start.append(self._on_dns_start)
-        tc.on_dns_resolvehost_end.append(self._event("dns_end"))
-        tc.on_dns_cache_hit.append(self._on_dns_cache_hit)
-        tc.on_connection_create_start.append(self._event("create_start"))
-        tc.on_connection_create_end.append(self._on_created)
-        tc.on_connection_reuseconn.append(self._on_reused)
-        tc.on_request_headers_sent.append(self._event("headers_sent"))
-        tc.on_request_redirect.append(self._on_redirect)
-        tc.on_request_end.append(self._on_end)
-        tc.freeze()
-        return tc
 
-    # aiohttp calls signal handlers as handler(session, trace_config_ctx, params).
+# -- aiohttp's signals -----------------------------------------------------------
+#
+# aiohttp calls signal handlers as handler(session, trace_config_ctx, params),
+# inline in the task that makes the request, i.e. the probe's own task (the one
+# exception, a DNS lookup shared through aiohttp's DNS cache, runs in a task
+# created by the first requester, which inherits that requester's context, so
+# it is attributed to the probe that asked).  A request made outside a probe
+# (no active recorder) is ignored.
 
-    def _event(self, name: str) -> Callable[..., Any]:
-        async def handler(_session: Any, _ctx: Any, _params: Any) -> None:
-            self.mark(name)
 
-        return handler
+def _marker(event: str) -> Callable[..., Awaitable[None]]:
+    async def handler(_s: Any, _c: Any, _p: Any) -> None:
+        trace = _ACTIVE.get()
+        if trace is not None:
+            trace.mark(event)
 
-    async def _on_dns_start(self, _s: Any, _c: Any, params: Any) -> None:
-        self.mark("dns_start")
-        self.facts.hosts.append(params.host)
+    handler.__name__ = f"mark_{event}"
+    return handler
 
-    async def _on_dns_cache_hit(self, _s: Any, _c: Any, _p: Any) -> None:
-        self.facts.dns_cache_hit = True
 
-    async def _on_created(self, _s: Any, _c: Any, _p: Any) -> None:
-        self.mark("conn_ready")
-        self.facts.new_connections += 1
+async def _on_dns_start(_s: Any, _c: Any, params: Any) -> None:
+    trace = _ACTIVE.get()
+    if trace is not None:
+        trace.mark("dns_start")
+        trace.facts.hosts.append(params.host)
 
-    async def _on_reused(self, _s: Any, _c: Any, _p: Any) -> None:
-        self.mark("conn_ready")
-        self.facts.reused = True
 
-    async def _on_redirect(self, _s: Any, _c: Any, _p: Any) -> None:
-        self.mark("redirect")
-        self.facts.redirects += 1
+async def _on_dns_cache_hit(_s: Any, _c: Any, _p: Any) -> None:
+    trace = _ACTIVE.get()
+    if trace is not None:
+        trace.facts.dns_cache_hit = True
 
-    async def _on_end(self, _s: Any, _c: Any, _p: Any) -> None:
-        self.mark("headers")
+
+async def _on_created(_s: Any, _c: Any, _p: Any) -> None:
+    trace = _ACTIVE.get()
+    if trace is not None:
+        trace.mark("conn_ready")
+        trace.facts.new_connections += 1
+
+
+async def _on_reused(_s: Any, _c: Any, _p: Any) -> None:
+    trace = _ACTIVE.get()
+    if trace is not None:
+        trace.mark("conn_ready")
+        trace.facts.reused = True
+
+
+async def _on_redirect(_s: Any, _c: Any, _p: Any) -> None:
+    trace = _ACTIVE.get()
+    if trace is not None:
+        trace.mark("redirect")
+        trace.facts.redirects += 1
+
+
+def _build_trace_config() -> aiohttp.TraceConfig:
+    tc = aiohttp.TraceConfig()
+    tc.on_dns_resolvehost_start.append(_on_dns_start)
+    tc.on_dns_resolvehost_end.append(_marker("dns_end"))
+    tc.on_dns_cache_hit.append(_on_dns_cache_hit)
+    tc.on_connection_create_start.append(_marker("create_start"))
+    tc.on_connection_create_end.append(_on_created)
+    tc.on_connection_reuseconn.append(_on_reused)
+    tc.on_request_headers_sent.append(_marker("headers_sent"))
+    tc.on_request_redirect.append(_on_redirect)
+    tc.on_request_end.append(_marker("headers"))
+    tc.freeze()
+    return tc
+
+
+# Shared by every probe session: stateless, its handlers look the recorder up.
+TRACE_CONFIG = _build_trace_config()
 
 
 # -- the connector -------------------------------------------------------------
@@ -345,7 +388,7 @@ class TimedConnector(aiohttp.TCPConnector):
         **kwargs: Any,
     ) -> tuple[asyncio.Transport, Any]:
         trace = _ACTIVE.get()
-        if trace is None or not aiohttp_is_pinned():
+        if trace is None or not AIOHTTP_PINNED:
             if trace is not None:
                 trace.mark("tcp_start")  # connect then covers TCP and TLS
             transport, proto = await super()._wrap_create_connection(

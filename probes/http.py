@@ -5,10 +5,11 @@ connect, tls, processing (connection ready → response headers, includes
 writing the request body), transfer (headers → body read).  A phase the probe
 never reached is absent (no DNS lookup for an IP literal, no tls for http).
 
-``target.connection``: ``cold`` (default) builds a new connector per probe
-with no keep-alive and no DNS cache; ``warm`` reuses the target's connector
-kept in ``ctx.options["connectors"]`` (see probes._common), and the result
-says ``connection="warm"``.
+``target.connection``: ``cold`` (default) opens a new connection for every
+probe, with no keep-alive and no DNS cache (the context's cold probes share one
+session whose connector never keeps or reuses a connection, see
+probes._common); ``warm`` reuses the target's connector kept in
+``ctx.options["connectors"]``, and the result says ``connection="warm"``.
 """
 
 from __future__ import annotations

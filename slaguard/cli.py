@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from probes import PROBES
+    from probes import PROBES, close_connectors
     from probes.base import ProbeContext
     from slaguard.domain import Outcome, ProbeResult, to_json_line
 
@@ -56,7 +56,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     ctx = ProbeContext(location=args.location or cfg.location)
     async def once() -> ProbeResult:
-        return await PROBES[target.kind](target, ctx)
+        try:
+            return await PROBES[target.kind](target, ctx)
+        finally:
+            await close_connectors(ctx)
 
     result = asyncio.run(once())
     print(to_json_line(result))

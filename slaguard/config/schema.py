@@ -117,7 +117,7 @@ class TargetBase(Strict):
     timeout: Duration = timedelta(seconds=10)
     headers: dict[str, str] = Field(default_factory=dict)
     tls: TLSOptions = TLSOptions()
-    # cold: a fresh connection and resolver per probe (blackbox semantics);
+    # cold: a new connection per probe, no keep-alive, no DNS cache (blackbox semantics);
     # warm: keep-alive and DNS cache, labelled connection="warm".
     connection: Literal["cold", "warm"] = "cold"
     max_body: Size = 10 * 2**20

@@ -36,6 +36,10 @@ class Received:
     """What the upload endpoint saw, for asserting the server side."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # The server side of the connection that carried each request, any path
+    # (kept alive here, so distinct connections have distinct ids).
+    transports: list[Any] = field(default_factory=list)
+    cookies: list[str | None] = field(default_factory=list)  # Cookie header at /cookie
 
 
 # -- the app ---------------------------------------------------------------------
@@ -117,11 +121,30 @@ async def _backup(request: web.Request) -> web.Response:
     return web.json_response(docs[request.match_info["which"]])
 
 
+async def _cookie(request: web.Request) -> web.Response:
+    request.app[RECEIVED].cookies.append(request.headers.get("Cookie"))
+    resp = web.Response(text="have a cookie")
+    resp.set_cookie("session", "probe-state", max_age=3600)
+    return resp
+
+
+async def _headers(request: web.Request) -> web.Response:
+    return web.json_response(dict(request.headers))
+
+
+@web.middleware
+async def _note_connection(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    request.app[RECEIVED].transports.append(request.transport)
+    return await handler(request)
+
+
 RECEIVED = web.AppKey("received", Received)
 
 
 def build_app() -> web.Application:
-    app = web.Application(client_max_size=64 * 2**20)
+    app = web.Application(client_max_size=64 * 2**20, middlewares=[_note_connection])
     app[RECEIVED] = Received()
     app.router.add_get("/text", _text)
     app.router.add_get("/json", _json)
@@ -131,6 +154,8 @@ def build_app() -> web.Application:
     app.router.add_get("/huge", _huge)
     app.router.add_route("*", "/upload", _upload)
     app.router.add_get("/backup/{which}", _backup)
+    app.router.add_get("/cookie", _cookie)
+    app.router.add_get("/headers", _headers)
     return app
 
 
