@@ -51,3 +51,15 @@ def check_golden(path: Path, actual: str, update: bool) -> None:
         return
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"{path} differs; run pytest --update-golden and review the diff"
+
+
+def require_cjk_font() -> None:
+    """A font covering Chinese for PDF statements; skip (or fail under CI) without one."""
+    from exporters.statement_pdf import FontConfig
+
+    require_binary("fc-list")
+    if not FontConfig().families("补偿"):
+        message = "no CJK font installed (Debian: fonts-noto-cjk)"
+        if REQUIRE_INTEGRATION:
+            pytest.fail(f"SLAGUARD_REQUIRE_INTEGRATION=1 but {message}")
+        pytest.skip(message)

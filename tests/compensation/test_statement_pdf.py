@@ -8,10 +8,10 @@ from collections.abc import Iterable
 import pytest
 
 from exporters import statement_html, statement_pdf
-from exporters.statement_pdf import CJKFontMissing, FontConfig, choose_font, visible_chars
+from exporters.statement_pdf import CJKFontMissing, choose_font, visible_chars
 from slo.compensation import compensation_policy
 from slo.statement import Statement, build_statement
-from tests.conftest import REQUIRE_INTEGRATION, require_binary
+from tests.conftest import require_cjk_font
 
 from . import scenario as sc
 
@@ -23,18 +23,9 @@ def statement() -> Statement:
                            sc.INCIDENTS, sc.NOW)
 
 
-def _need_cjk_font() -> None:
-    require_binary("fc-list")
-    if not FontConfig().families("补偿"):
-        message = "no CJK font installed (Debian: fonts-noto-cjk)"
-        if REQUIRE_INTEGRATION:
-            pytest.fail(f"SLAGUARD_REQUIRE_INTEGRATION=1 but {message}")
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def pdf(statement: Statement) -> bytes:
-    _need_cjk_font()
+    require_cjk_font()
     return statement_pdf.render(statement)
 
 
@@ -102,5 +93,5 @@ def test_visible_chars_skip_css_and_markup(statement: Statement) -> None:
 
 
 def test_the_real_fonts_are_checked() -> None:
-    _need_cjk_font()
+    require_cjk_font()
     assert "CJK" in choose_font(set("服务补偿≥→−"))

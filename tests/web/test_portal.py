@@ -10,11 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from exporters.statement_pdf import FontConfig
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.evaluation import Evaluator
 from slaguard.portal import COOKIE, Portal, register_routes, sign
-from tests.conftest import REQUIRE_INTEGRATION, require_binary
+from tests.conftest import require_cjk_font
 
 from . import scenario as sc
 
@@ -128,17 +127,8 @@ async def test_own_html_statement_with_the_cookie(client: TestClient[Any, Any]) 
     assert resp.headers["Cache-Control"] == "no-store"
 
 
-def _need_cjk_font() -> None:
-    require_binary("fc-list")
-    if not FontConfig().families("补偿"):
-        message = "no CJK font installed (Debian: fonts-noto-cjk)"
-        if REQUIRE_INTEGRATION:
-            pytest.fail(f"SLAGUARD_REQUIRE_INTEGRATION=1 but {message}")
-        pytest.skip(message)
-
-
 async def test_own_pdf_statement_with_a_bearer_token(client: TestClient[Any, Any]) -> None:
-    _need_cjk_font()
+    require_cjk_font()
     resp = await client.get("/portal/statements/beta/2025-09.pdf", headers=bearer(BETA))
     assert resp.status == 200 and resp.content_type == "application/pdf"
     assert resp.headers["Content-Disposition"] == (
