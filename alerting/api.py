@@ -26,8 +26,6 @@ fails (Alertmanager retries), 4xx for malformed input (it does not).
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import re
 import sqlite3
 import uuid
@@ -50,6 +48,7 @@ from alerting.incidents import (
 from alerting.notification import Priority
 from alerting.service import AlertingService, incident_ids
 from alerting.store import IncidentRecord, LogEntry, MaintenanceRecord
+from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
 from slo.model import MaintenanceSpec
 from slo.periods import Period, month_containing, parse_month, rfc3339, to_ms
 
@@ -189,18 +188,6 @@ def maintenance_json(m: MaintenanceRecord, tz: str) -> dict[str, Any]:
             "created_by": m.created_by}
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
-
-
-def _reply(doc: Any, status: int = 200) -> web.Response:
-    return web.json_response(doc, status=status, dumps=_dumps)
-
-
-def _error(cls: type[web.HTTPException], message: str, **kw: Any) -> web.HTTPException:
-    return cls(text=_dumps({"error": message}), content_type="application/json", **kw)
-
-
 # -- request helpers -----------------------------------------------------------------------
 
 
@@ -211,13 +198,10 @@ def _api(request: web.Request) -> AlertingApi:
 def require_token(request: web.Request) -> None:
     token = _api(request).api_token
     if not token:
-        raise _error(web.HTTPForbidden, "write API disabled: set server.api_token in the "
+        raise error(web.HTTPForbidden, "write API disabled: set server.api_token in the "
                                         "configuration to enable it")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             token.encode()):
-        raise _error(web.HTTPUnauthorized, "a valid bearer token is required",
-                     headers={"WWW-Authenticate": 'Bearer realm="slaguard"'})
+    if not same_secret(bearer(request), token):
+        raise unauthorized()
 
 
 def writes(handler: Handler) -> Handler:
@@ -227,22 +211,12 @@ def writes(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except IncidentNotFound as e:
-            raise _error(web.HTTPNotFound, str(e)) from None
+            raise error(web.HTTPNotFound, str(e)) from None
         except IncidentClosed as e:
-            raise _error(web.HTTPConflict, str(e)) from None
+            raise error(web.HTTPConflict, str(e)) from None
         except ValueError as e:
-            raise _error(web.HTTPBadRequest, str(e)) from None
+            raise error(web.HTTPBadRequest, str(e)) from None
     return guarded
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise ValueError("body: expected JSON") from None
-    if not isinstance(doc, dict):
-        raise ValueError("body: expected a JSON object")
-    return doc
 
 
 def _text(doc: Mapping[str, Any], key: str, default: str | None = None) -> str:
@@ -279,7 +253,7 @@ def _month(request: web.Request) -> Period | None:
     try:
         return parse_month(value, _api(request).timezone)
     except ValueError as e:
-        raise _error(web.HTTPBadRequest, f"month: {e}") from None
+        raise error(web.HTTPBadRequest, f"month: {e}") from None
 
 
 def _service(api: AlertingApi, value: str) -> str:
@@ -297,11 +271,11 @@ async def list_incidents(request: web.Request) -> web.Response:
     period = _month(request)
     state = request.query.get("state", "all")
     if state not in ("open", "all"):
-        raise _error(web.HTTPBadRequest, "state: expected open or all")
+        raise error(web.HTTPBadRequest, "state: expected open or all")
     found = await asyncio.to_thread(
         api.service.incidents.find, None if period is None else period.start_ms,
         None if period is None else period.end_ms, state == "open", MAX_LIST, True)
-    return _reply({"incidents": [incident_json(i, api.timezone, now) for i in found]})
+    return reply({"incidents": [incident_json(i, api.timezone, now) for i in found]})
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -309,8 +283,8 @@ async def get_incident(request: web.Request) -> web.Response:
     try:
         inc, log = await asyncio.to_thread(api.service.incidents.get, _incident_id(request))
     except IncidentNotFound as e:
-        raise _error(web.HTTPNotFound, str(e)) from None
-    return _reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms(),
+        raise error(web.HTTPNotFound, str(e)) from None
+    return reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms(),
                                              log)})
 
 
@@ -320,7 +294,7 @@ async def incident_stats(request: web.Request) -> web.Response:
     period = _month(request) or month_containing(now, api.timezone)
     found = await asyncio.to_thread(api.service.store.list_incidents, period)
     stats = response_stats(found, api.timezone, now)
-    return _reply({"month": period.label, "timezone": api.timezone, "priorities": [
+    return reply({"month": period.label, "timezone": api.timezone, "priorities": [
         {"priority": s.priority.value, "incidents": s.incidents, "acknowledged": s.acknowledged,
          "restored": s.restored, "late_responses": s.late_responses,
          "mtta_seconds": None if s.mtta_ms is None else s.mtta_ms // 1000,
@@ -331,13 +305,13 @@ async def incident_stats(request: web.Request) -> web.Response:
 async def _changed(request: web.Request, inc: IncidentRecord, status: int = 200) -> web.Response:
     api = _api(request)
     api.service.wake()
-    return _reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms())},
+    return reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms())},
                   status)
 
 
 @writes
 async def create_incident(request: web.Request) -> web.Response:
-    api, doc = _api(request), await _body(request)
+    api, doc = _api(request), await body(request)
     labels = _labels(doc.get("labels") or {}, "labels")
     inc = await asyncio.to_thread(
         api.service.incidents.create, _service(api, _text(doc, "service")),
@@ -348,7 +322,7 @@ async def create_incident(request: web.Request) -> web.Response:
 
 @writes
 async def acknowledge(request: web.Request) -> web.Response:
-    doc = await _body(request) if request.can_read_body else {}
+    doc = await body(request) if request.can_read_body else {}
     inc = await asyncio.to_thread(_api(request).service.incidents.acknowledge,
                                   _incident_id(request), _text(doc, "by", "api"))
     return await _changed(request, inc)
@@ -356,7 +330,7 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 @writes
 async def restore(request: web.Request) -> web.Response:
-    doc = await _body(request) if request.can_read_body else {}
+    doc = await body(request) if request.can_read_body else {}
     inc = await asyncio.to_thread(_api(request).service.incidents.restore,
                                   _incident_id(request), _text(doc, "by", "api"))
     return await _changed(request, inc)
@@ -364,7 +338,7 @@ async def restore(request: web.Request) -> web.Response:
 
 @writes
 async def resolve(request: web.Request) -> web.Response:
-    doc = await _body(request) if request.can_read_body else {}
+    doc = await body(request) if request.can_read_body else {}
     inc = await asyncio.to_thread(_api(request).service.incidents.resolve,
                                   _incident_id(request), _text(doc, "by", "api"))
     return await _changed(request, inc)
@@ -372,7 +346,7 @@ async def resolve(request: web.Request) -> web.Response:
 
 @writes
 async def change_priority(request: web.Request) -> web.Response:
-    doc = await _body(request)
+    doc = await body(request)
     inc = await asyncio.to_thread(
         _api(request).service.incidents.change_priority, _incident_id(request),
         _priority(doc.get("priority")), _text(doc, "by"), _text(doc, "reason"))
@@ -390,7 +364,7 @@ def _windows(api: AlertingApi) -> list[MaintenanceRecord]:
 async def list_maintenance(request: web.Request) -> web.Response:
     api = _api(request)
     found = await asyncio.to_thread(_windows, api)
-    return _reply({"maintenance": [maintenance_json(m, api.timezone) for m in found]})
+    return reply({"maintenance": [maintenance_json(m, api.timezone) for m in found]})
 
 
 def _window(api: AlertingApi, doc: Mapping[str, Any]) -> MaintenanceSpec:
@@ -416,33 +390,33 @@ def _insert_window(api: AlertingApi, spec: MaintenanceSpec, by: str) -> Maintena
         try:
             tx.insert_maintenance(spec, now, by)
         except sqlite3.IntegrityError:
-            raise _error(web.HTTPConflict, f"maintenance {spec.id!r} exists") from None
+            raise error(web.HTTPConflict, f"maintenance {spec.id!r} exists") from None
     return MaintenanceRecord(spec, now, by)
 
 
 @writes
 async def create_maintenance(request: web.Request) -> web.Response:
-    api, doc = _api(request), await _body(request)
+    api, doc = _api(request), await body(request)
     record = await asyncio.to_thread(_insert_window, api, _window(api, doc),
                                      _text(doc, "by", "api"))
-    return _reply({"maintenance": maintenance_json(record, api.timezone)}, 201)
+    return reply({"maintenance": maintenance_json(record, api.timezone)}, 201)
 
 
 def _announce(api: AlertingApi, window_id: str, announced_ms: int) -> MaintenanceRecord:
     with api.service.store.transaction() as tx:
         if not tx.announce_maintenance(window_id, announced_ms):
-            raise _error(web.HTTPNotFound, f"no maintenance {window_id!r}")
+            raise error(web.HTTPNotFound, f"no maintenance {window_id!r}")
         return next(m for m in tx.maintenance() if m.spec.id == window_id)
 
 
 @writes
 async def announce_maintenance(request: web.Request) -> web.Response:
     api = _api(request)
-    doc = await _body(request) if request.can_read_body else {}
+    doc = await body(request) if request.can_read_body else {}
     at = doc.get("announced")
     announced = api.service.clock.now_ms() if at is None else _instant(at, "announced")
     record = await asyncio.to_thread(_announce, api, request.match_info["id"], announced)
-    return _reply({"maintenance": maintenance_json(record, api.timezone)})
+    return reply({"maintenance": maintenance_json(record, api.timezone)})
 
 
 # -- Alertmanager ---------------------------------------------------------------------------
@@ -459,8 +433,8 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     try:
         done = await asyncio.to_thread(api.service.apply, changes)
     except sqlite3.Error as e:
-        raise _error(web.HTTPServiceUnavailable, f"store: {e}") from None
-    return _reply({"accepted": len(changes), "incidents": incident_ids(done)})
+        raise error(web.HTTPServiceUnavailable, f"store: {e}") from None
+    return reply({"accepted": len(changes), "incidents": incident_ids(done)})
 
 
 def register_routes(app: web.Application, api: AlertingApi) -> None:

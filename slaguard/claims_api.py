@@ -29,8 +29,6 @@ is the statement's content hash.
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +45,7 @@ from slaguard.claims import (
     claim_json,
 )
 from slaguard.config import Config
+from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
 from slaguard.statement_job import (
     NoSuchVersion,
     Rendered,
@@ -85,58 +84,41 @@ def _api(request: web.Request) -> ClaimsApi:
     return request.app[CLAIMS_API]
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
-
-
-def _reply(doc: Any, status: int = 200) -> web.Response:
-    return web.json_response(doc, status=status, dumps=_dumps)
-
-
-def _error(cls: type[web.HTTPException], message: str, **kw: Any) -> web.HTTPException:
-    return cls(text=_dumps({"error": message}), content_type="application/json", **kw)
-
-
 # -- who is asking ---------------------------------------------------------------------------
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def principal(request: web.Request) -> Actor:
     """Staff or a customer, from the bearer token; 401 for anything else."""
     api = _api(request)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    given = given.strip()
-    if scheme.lower() == "bearer" and given:
-        if api.api_token and _same(given, api.api_token):
+    given = bearer(request)
+    if given:
+        if api.api_token and same_secret(given, api.api_token):
             return Actor("staff", "staff")
         # Every token is compared (no early exit): the time taken says nothing
         # about which customer's token came close.
-        matched = [cid for token, cid in api.customer_tokens.items() if _same(given, token)]
+        matched = [cid for token, cid in api.customer_tokens.items()
+                   if same_secret(given, token)]
         if matched:
             return Actor.of_customer(matched[0])
-    raise _error(web.HTTPUnauthorized, "a valid bearer token is required",
-                 headers={"WWW-Authenticate": 'Bearer realm="slaguard"'})
+    raise unauthorized()
 
 
 async def _staff(request: web.Request) -> tuple[Actor, dict[str, Any]]:
     """Staff only (checked before the body is read); the person is the body's ``by``,
     required because the audit log names people, not tokens."""
     if not _api(request).api_token:
-        raise _error(web.HTTPForbidden, "staff API disabled: set server.api_token in the "
+        raise error(web.HTTPForbidden, "staff API disabled: set server.api_token in the "
                                         "configuration to enable it")
     if principal(request).role != "staff":
-        raise _error(web.HTTPForbidden, "a staff step: customers may submit, see and confirm")
-    doc = await _body(request)
+        raise error(web.HTTPForbidden, "a staff step: customers may submit, see and confirm")
+    doc = await body(request)
     return Actor.staff(str(doc.get("by") or "")), doc
 
 
 async def _acting(request: web.Request) -> tuple[Actor, dict[str, Any]]:
     """A customer as itself, or staff (named by ``by``) acting for a customer."""
     who = principal(request)
-    doc = await _body(request)
+    doc = await body(request)
     return (who if who.role == "customer" else Actor.staff(str(doc.get("by") or ""))), doc
 
 
@@ -146,28 +128,16 @@ def guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except (ClaimNotFound, UnknownCustomer, NoSuchVersion) as e:
-            raise _error(web.HTTPNotFound, str(e)) from None
+            raise error(web.HTTPNotFound, str(e)) from None
         except ClaimForbidden as e:
-            raise _error(web.HTTPForbidden, str(e)) from None
+            raise error(web.HTTPForbidden, str(e)) from None
         except (ClaimConflict, StatementLifecycleError) as e:
-            raise _error(web.HTTPConflict, str(e)) from None
+            raise error(web.HTTPConflict, str(e)) from None
         except ValueError as e:
-            raise _error(web.HTTPBadRequest, str(e)) from None
+            raise error(web.HTTPBadRequest, str(e)) from None
         except CJKFontMissing as e:  # the server's fault, not the request's: try again later
-            raise _error(web.HTTPServiceUnavailable, str(e)) from None
+            raise error(web.HTTPServiceUnavailable, str(e)) from None
     return run
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise ValueError("body: expected JSON") from None
-    if not isinstance(doc, dict):
-        raise ValueError("body: expected a JSON object")
-    return doc
 
 
 def _opt_text(doc: Mapping[str, Any], key: str) -> str:
@@ -181,8 +151,8 @@ def _claim_id(request: web.Request) -> str:
     return request.match_info["id"]
 
 
-def _claim_reply(api: ClaimsApi, claim: Any, status: int = 200) -> web.Response:
-    return _reply({"claim": claim_json(claim, api.timezone)}, status)
+def _claimreply(api: ClaimsApi, claim: Any, status: int = 200) -> web.Response:
+    return reply({"claim": claim_json(claim, api.timezone)}, status)
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -194,13 +164,13 @@ async def list_claims(request: web.Request) -> web.Response:
     q = request.query
     found = await asyncio.to_thread(api.claims.find, who, q.get("customer") or None,
                                     q.get("month") or None, q.get("state") or None)
-    return _reply({"claims": [claim_json(c, api.timezone) for c in found]})
+    return reply({"claims": [claim_json(c, api.timezone) for c in found]})
 
 
 @guarded
 async def submit(request: web.Request) -> web.Response:
     api, who = _api(request), principal(request)
-    doc = await _body(request)
+    doc = await body(request)
     if who.role == "customer":
         if doc.get("customer") not in (None, who.customer):
             raise ClaimForbidden("a customer submits claims for itself only")
@@ -214,14 +184,14 @@ async def submit(request: web.Request) -> web.Response:
                                   _opt_text(doc, "month"), doc.get("description"),
                                   doc.get("evidence"), doc.get("start"), doc.get("end"))
     claim = await asyncio.to_thread(api.claims.submit, new, who)
-    return _claim_reply(api, claim, 201)
+    return _claimreply(api, claim, 201)
 
 
 @guarded
 async def get_claim(request: web.Request) -> web.Response:
     api, who = _api(request), principal(request)
     claim, log = await asyncio.to_thread(api.claims.get, _claim_id(request), who)
-    return _reply({"claim": claim_json(claim, api.timezone, log)})
+    return reply({"claim": claim_json(claim, api.timezone, log)})
 
 
 @guarded
@@ -229,7 +199,7 @@ async def review(request: web.Request) -> web.Response:
     api, (who, doc) = _api(request), await _staff(request)
     claim = await asyncio.to_thread(api.claims.review, _claim_id(request), who,
                                     _opt_text(doc, "note"))
-    return _claim_reply(api, claim)
+    return _claimreply(api, claim)
 
 
 @guarded
@@ -237,14 +207,14 @@ async def confirm_technical(request: web.Request) -> web.Response:
     api, (who, doc) = _api(request), await _staff(request)
     claim = await asyncio.to_thread(api.claims.confirm_technical, _claim_id(request), who,
                                     _opt_text(doc, "note"))
-    return _claim_reply(api, claim)
+    return _claimreply(api, claim)
 
 
 @guarded
 async def compute(request: web.Request) -> web.Response:
     api, (who, _doc) = _api(request), await _staff(request)
     claim = await asyncio.to_thread(api.claims.compute, _claim_id(request), who)
-    return _claim_reply(api, claim)
+    return _claimreply(api, claim)
 
 
 @guarded
@@ -252,7 +222,7 @@ async def confirm(request: web.Request) -> web.Response:
     api, (who, doc) = _api(request), await _acting(request)
     claim = await asyncio.to_thread(api.claims.confirm, _claim_id(request), who,
                                     _opt_text(doc, "settlement") or None)
-    return _claim_reply(api, claim)
+    return _claimreply(api, claim)
 
 
 @guarded
@@ -260,7 +230,7 @@ async def execute(request: web.Request) -> web.Response:
     api, (who, doc) = _api(request), await _staff(request)
     claim = await asyncio.to_thread(api.claims.execute, _claim_id(request), who,
                                     _opt_text(doc, "reference"))
-    return _claim_reply(api, claim)
+    return _claimreply(api, claim)
 
 
 @guarded
@@ -268,7 +238,7 @@ async def reject(request: web.Request) -> web.Response:
     api, (who, doc) = _api(request), await _staff(request)
     claim = await asyncio.to_thread(api.claims.reject, _claim_id(request), who,
                                     _opt_text(doc, "reason"))
-    return _claim_reply(api, claim)
+    return _claimreply(api, claim)
 
 
 # -- statements --------------------------------------------------------------------------------
@@ -324,7 +294,7 @@ async def statement_versions(request: web.Request) -> web.Response:
     month = request.match_info["month"]
     api.statements.period(month)  # a malformed month is a 400, not an empty list
     found = await asyncio.to_thread(api.statements.archive.versions, customer, month)
-    return _reply({"customer": customer, "month": month, "versions": [
+    return reply({"customer": customer, "month": month, "versions": [
         {"version": v.version, "hash": v.hash, "total": v.total, "reason": v.reason,
          "created": rfc3339(v.created_ms, api.timezone), "created_by": v.created_by}
         for v in found]})

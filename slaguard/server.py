@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 import slo
 from slaguard.domain import InterchangeError, parse_ts, to_interchange
 from slaguard.evaluation import Evaluator
+from slaguard.jsonapi import dumps
 from slaguard.store import SQLiteStore
 
 MAX_RESULTS = 10_000
@@ -81,7 +80,7 @@ async def results(request: web.Request) -> web.Response:
         "results": [to_interchange(r) for r in rows[:limit]],
         "truncated": truncated,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-    }, dumps=_dumps)
+    }, dumps=dumps)
 
 
 async def slo_report(request: web.Request) -> web.Response:
@@ -100,11 +99,7 @@ async def slo_report(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"month: {e}") from None
     report = await asyncio.to_thread(deps.evaluator.report, period, now,
                                      None if service is None else [service])
-    return web.json_response(report.to_dict(), dumps=_dumps)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    return web.json_response(report.to_dict(), dumps=dumps)
 
 
 def make_app(deps: ServerDeps) -> web.Application:
