@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from alerting.store import AlertingStore, IncidentRecord
 from probes.base import wall_ms
 from slaguard.domain import Outcome
 from slaguard.evaluation import Evaluator
+from slaguard.jsonapi import dumps
 from slaguard.state import LiveState, SeriesKey, SeriesState
 from slo.availability import Availability, evaluate
 from slo.evaluator import LOOKBACK_MS
@@ -564,8 +564,7 @@ async def status_html(request: web.Request) -> web.Response:
 
 async def status_json(request: web.Request) -> web.Response:
     doc = await _document(request)
-    return web.json_response(doc, dumps=lambda o: json.dumps(o, ensure_ascii=False),
-                             headers={"Cache-Control": "no-cache"})
+    return web.json_response(doc, dumps=dumps, headers={"Cache-Control": "no-cache"})
 
 
 async def root(request: web.Request) -> web.Response:
