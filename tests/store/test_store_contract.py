@@ -143,3 +143,13 @@ def test_two_writers_on_one_file_never_wedge_or_overlap(tmp_path: Path) -> None:
     finally:
         live.close()
         importer.close()
+
+
+def test_durations_are_the_successful_results_in_range(store: SQLiteStore) -> None:
+    rs = [result(T0 + i * 30_000, F if i == 2 else S, duration_ms=100 + i) for i in range(6)]
+    store.add(rs, INTERVALS)
+    ts, dur = store.durations(["web"], T0 + 30_000, T0 + 150_000)[("web", "sh")]
+    assert ts.tolist() == [T0 + 30_000, T0 + 90_000, T0 + 120_000]
+    assert dur.tolist() == [101, 103, 104]
+    empty_ts, empty_dur = store.durations(["web"], 0, 1)[("web", "sh")]
+    assert empty_ts.size == 0 and empty_dur.size == 0
