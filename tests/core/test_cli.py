@@ -80,3 +80,13 @@ def test_rules_writes_files_promtool_accepts(tmp_path: Path,
     check = subprocess.run([promtool, "check", "rules", written[0]], capture_output=True,
                            text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_grafana_build_writes_dashboards_and_provisioning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grafana", "build", "-o", str(tmp_path / "g")]) == 0
+    written = [Path(p) for p in capsys.readouterr().out.split()]
+    dashboards = [p for p in written if p.suffix == ".json"]
+    assert len(dashboards) == 3 and all(p.exists() for p in written)
+    titles = {json.loads(p.read_text(encoding="utf-8"))["title"] for p in dashboards}
+    assert any("SLA" in t for t in titles)
