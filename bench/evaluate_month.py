@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/evaluate_month.py [--targets 334] [--locations 3]
         [--days 30] [--interval 30s] [--latency-share 0.1]
-        [--report-shares 0.5,1.0] [--seed 1] [--db PATH] [--keep] [--quick]
+        [--report-shares 0.5,1.0] [--seed 1] [--db PATH] [--keep] [--report-only]
+        [--quick]
 
 One run, one JSON document on stdout (progress goes to stderr):
 
@@ -21,7 +22,7 @@ One run, one JSON document on stdout (progress goes to stderr):
    through one ``store.transaction()`` and ``store.add_in`` in chunks of 5000
    (``slaguard.importer.CHUNK``).  The ingest rate counts the construction of
    the objects, ``add_in`` and the commit (which includes SQLite's WAL
-   checkpoint), not the numpy synthesis (reported apart as ``synth_s``) and not
+   checkpoint), not the numpy synthesis (reported apart as ``synth_s_excluded``) and not
    JSON parsing (the importer's own cost on top).
 4. The month report: ``Evaluator(cfg, store, load_calendar(cfg)).month(...)``
    with ``now`` two days after the month's end (so the lookahead is complete),
@@ -31,10 +32,13 @@ One run, one JSON document on stdout (progress goes to stderr):
    store, a configuration whose latency SLOs cover that share of the targets).
 
 Memory: ``peak_rss_mib`` is ``ru_maxrss``, the maximum over the whole process
-(ingest and every report).  ``report_peak_rss_mib`` is the kernel's VmHWM after
-resetting it (``/proc/self/clear_refs``) just before that report, i.e. the peak
-of the process while the report ran (it includes what the process already
-held: the interpreter, numpy, the configuration).
+(ingest and every report); ``peak_rss_through_default_report_mib`` the same
+before the ``--report-shares`` reports (the goal is judged on it).
+``report_peak_rss_mib`` is the kernel's VmHWM after resetting it
+(``/proc/self/clear_refs``) just before that report, i.e. the peak of the
+process while the report ran (it includes what the process already held: the
+interpreter, numpy, the configuration, and memory an earlier report freed but
+the allocator kept).
 
 ``--days`` below 30 synthesises fewer days; the report still covers all of
 April 2026, the days without results counting as monitoring gap.  ``--db PATH``
@@ -53,6 +57,7 @@ import platform
 import resource
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -346,6 +351,18 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def git_commit() -> str | None:
+    """The checked-out commit, ``+dirty`` when slaguard/ or slo/ differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "slaguard", "slo"],
+                               cwd=ROOT, text=True, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty.strip() else "")
+
+
 def file_size(path: str) -> int:
     return os.path.getsize(path) if os.path.exists(path) else 0
 
@@ -546,11 +563,14 @@ def main(argv: list[str] | None = None) -> int:
         if result["store"]["rows"]:
             result["store"]["bytes_per_result"] = round(
                 result["store"]["db_bytes"] / result["store"]["rows"], 1)
-        result["rss_after_ingest_mib"] = round(rss_now_mib())
-        result["peak_rss_ingest_mib"] = round(maxrss_mib())
+        if not args.report_only:
+            result["rss_after_ingest_mib"] = round(rss_now_mib())
+            result["peak_rss_ingest_mib"] = round(maxrss_mib())
         log("report ...")
         result["report"] = report_once(doc, store, breakdown=True)
         log(f"report: {json.dumps(result['report'])}")
+        # What the goal is judged on: ingest and the report at --latency-share.
+        result["peak_rss_through_default_report_mib"] = round(maxrss_mib())
         others = {}
         for share in shares:
             d = config_dict(args.targets, locations, args.interval, share, args.seed)
@@ -559,17 +579,18 @@ def main(argv: list[str] | None = None) -> int:
         if others:
             result["report_other_shares"] = others
         result["peak_rss_mib"] = round(maxrss_mib())
-        result["peak_rss_note"] = ("ru_maxrss: the maximum over the whole process "
-                                   "(ingest and every report)")
+        result["peak_rss_note"] = (
+            "ru_maxrss, the maximum over the whole process: peak_rss_mib after every report, "
+            "peak_rss_through_default_report_mib before the --report-shares ones")
         result["met"] = {
             "ingest": (result["ingest"]["results_per_s"] >= 50_000
                        if "ingest" in result else None),
             "report": result["report"]["wall_s"] <= 5,
-            "rss": result["peak_rss_mib"] <= 1024,
+            "rss": result["peak_rss_through_default_report_mib"] <= 1024,
         }
         result["env"] = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                          "numpy": np.__version__, "cpus": os.cpu_count(),
-                         "machine": platform.machine()}
+                         "machine": platform.machine(), "slaguard_commit": git_commit()}
         store.close()
     finally:
         if tmp is not None and not args.keep:
