@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from alerting.incidents import lateness, response_stats
 from alerting.store import AlertingStore
-from slaguard.domain import Outcome
+from slaguard.domain import Outcome, ProbeResult
 from slaguard.state import DURATION_BUCKETS_MS, LiveState
 from slo.periods import month_containing
 
@@ -29,6 +29,11 @@ OUTCOMES = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNKNOWN)
 
 def _s(ms: int) -> float:
     return ms / 1000
+
+
+def _seconds(r: ProbeResult) -> float:
+    """The probe's duration at the resolution it was measured (µs when live)."""
+    return r.duration_us / 1_000_000 if r.duration_us is not None else _s(r.duration_ms)
 
 
 class ProbeCollector(Collector):
@@ -71,7 +76,7 @@ class ProbeCollector(Collector):
             r = st.latest
             if r.outcome is not Outcome.UNKNOWN:
                 success.add_metric(labels, 1.0 if r.success else 0.0)
-            duration.add_metric(labels, _s(r.duration_ms))
+            duration.add_metric(labels, _seconds(r))
             last.add_metric(labels, _s(r.ts_ms))
             for phase, ms in sorted(r.phases_ms.items()):
                 phases.add_metric([*labels, phase], _s(ms))

@@ -135,6 +135,7 @@ async def run_probe(
         cert_expiry=obs.trace.facts.cert_expiry,
         recovery_point_ms=obs.recovery_point_ms,
         connection=target.connection,
+        duration_us=(obs.trace.clock.total_ns + 500) // 1000,
     )
 
 

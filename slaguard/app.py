@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,12 +27,13 @@ from exporters.influxdb import InfluxExporter
 from exporters.prometheus import IncidentCollector, ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
-from slaguard import portal, statuspage
+from slaguard import eventloop, portal, statuspage, workers
 from slaguard.claims import ClaimService, ClaimStore
 from slaguard.claims_api import ClaimsApi
 from slaguard.claims_api import register_routes as register_claim_routes
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
+from slaguard.domain import ProbeResult
 from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
 from slaguard.pipeline import ResultPipeline, Sink
@@ -87,6 +90,51 @@ def _self_check(url: str | None) -> SelfCheck:
     return SelfCheck(check)
 
 
+@dataclass(frozen=True)
+class ProbeWiring:
+    """How probe schedulers are wired, in the main process or (pickled) in a
+    probe worker process, which wires its own share of the targets."""
+
+    cfg: Config
+    locations: tuple[str, ...]
+    probes: Mapping[str, ProbeFn]
+    options: Mapping[str, dict[str, Any]]  # probe context options per location
+    log_level: int = logging.INFO
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(t.name, loc) for loc in self.locations for t in targets_for(self.cfg, loc)]
+
+    def assignment(self) -> dict[tuple[str, str], int]:
+        return workers.assign(self.pairs(), self.cfg.scheduling.workers)
+
+    def schedulers(self, worker: int | None, submit: workers.Submit) -> list[ProbeScheduler]:
+        """One scheduler per location, over all targets or over one worker's share."""
+        share = self.assignment() if worker is not None else None
+        sched = self.cfg.scheduling
+        return [
+            ProbeScheduler(
+                [t for t in targets_for(self.cfg, loc)
+                 if share is None or share[(t.name, loc)] == worker],
+                loc, self.probes, submit,
+                max_concurrency=sched.max_concurrency, misfire_grace=sched.misfire_grace,
+                self_check=_self_check(sched.self_check_url),
+                ctx=ProbeContext(location=loc, options=dict(self.options.get(loc, {}))),
+            )
+            for loc in self.locations
+        ]
+
+
+def probe_worker(wiring: ProbeWiring, index: int, sock: socket.socket, schedule: bool) -> None:
+    """A probe worker process's main (see slaguard.workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the main process stops us in order
+    logging.basicConfig(level=wiring.log_level,
+                        format=f"%(asctime)s %(levelname)s probe-worker-{index} %(name)s: "
+                               "%(message)s")
+    if wiring.log_level > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    eventloop.run(workers.serve(sock, functools.partial(wiring.schedulers, index), schedule))
+
+
 @dataclass
 class App:
     cfg: Config
@@ -122,24 +170,38 @@ class App:
                                                      self.cfg.storage.path)
             sinks.append(self.influx)
         self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=sinks)
-        self.schedulers = [self._scheduler(loc) for loc in self.locations]
+        self.wiring = ProbeWiring(self.cfg, tuple(self.locations), self.probes,
+                                  {loc: self._options(loc) for loc in self.locations},
+                                  logging.getLogger().getEffectiveLevel())
+        # Probes run in worker processes (scheduling.workers), or here when 0.
+        self.schedulers: list[ProbeScheduler] = []
+        self.pool: workers.WorkerPool | None = None
+        if self.cfg.scheduling.workers:
+            owners = self.wiring.assignment()
+            self.pool = workers.WorkerPool(
+                self.cfg.scheduling.workers, functools.partial(probe_worker, self.wiring),
+                self.pipeline.submit, lambda target, loc: owners[(target, loc)])
+        else:
+            self.schedulers = self.wiring.schedulers(None, self.pipeline.submit)
         self.runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-
-    def _scheduler(self, location: str) -> ProbeScheduler:
-        sched = self.cfg.scheduling
-        return ProbeScheduler(
-            targets_for(self.cfg, location), location, self.probes, self.pipeline.submit,
-            max_concurrency=sched.max_concurrency, misfire_grace=sched.misfire_grace,
-            self_check=_self_check(sched.self_check_url),
-            ctx=ProbeContext(location=location, options=self._options(location)),
-        )
 
     def _options(self, location: str) -> dict[str, Any]:
         options = dict(self.probe_options)
         if location in self.source_addresses:
             options["local_addr"] = (self.source_addresses[location], 0)
         return options
+
+    async def run_once(self, target: str, location: str | None = None) -> ProbeResult:
+        """Probe ``target`` from ``location`` (default: the first) now; the result
+        is recorded like a scheduled one."""
+        loc = location or self.locations[0]
+        if self.pool is not None:
+            return await self.pool.run_once(target, loc)
+        for s in self.schedulers:
+            if s.location == loc:
+                return await s.run_once(target)
+        raise KeyError(f"not a location of this process: {loc!r}")
 
     def web_app(self) -> web.Application:
         app = make_app(ServerDeps(store=self.store, registry=self.registry,
@@ -193,6 +255,8 @@ class App:
             server = self.cfg.server
             self.runner = await serve(self.web_app(), server.host, server.port)
             log.info("listening on http://%s/", server.listen)
+        if self.pool is not None:
+            await self.pool.start(schedule)
         if schedule:
             for s in self.schedulers:
                 s.start()
@@ -205,6 +269,8 @@ class App:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.pool is not None:  # waits until each worker has sent what it holds
+            await self.pool.stop()
         for s in self.schedulers:
             s.shutdown()
             await close_connectors(s.ctx)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -12,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from slaguard import eventloop
 from slaguard.config import Config, ConfigError, load_config
 from slaguard.errors import SlaguardError
 
@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     app = App(_load(args.config))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(app.run_forever())
+        eventloop.run(app.run_forever())
     return EXIT_OK
 
 
@@ -61,7 +61,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         finally:
             await close_connectors(ctx)
 
-    result = asyncio.run(once())
+    result = eventloop.run(once())
     print(to_json_line(result))
     return EXIT_OK if result.outcome is Outcome.SUCCESS else EXIT_FAIL
 
@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from slaguard.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(port=args.port, data_dir=Path(args.data_dir),
+        eventloop.run(run_demo(port=args.port, data_dir=Path(args.data_dir),
                              duration_s=args.duration, speed=args.speed))
     return EXIT_OK
 

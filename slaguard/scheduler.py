@@ -117,7 +117,13 @@ class ProbeScheduler:
         return {j.id: j.next_run_time for j in self._scheduler.get_jobs()}
 
     async def run_once(self, name: str) -> ProbeResult:
-        """Run one probe of ``name`` now (also the CLI's ``probe`` command)."""
+        """Run one probe of ``name`` now and submit its result."""
+        result = await self.probe_now(name)
+        self.submit(result)
+        return result
+
+    async def probe_now(self, name: str) -> ProbeResult:
+        """One probe of ``name`` behind the concurrency limit; the caller submits it."""
         t = self.targets[name]
         queued_ms = self.ctx.now_ms()
         async with self._slots:
@@ -127,7 +133,6 @@ class ProbeScheduler:
                                         f"waited {waited_ms} ms for a probe slot")
             else:
                 result = await self._probe(t)
-        self.submit(result)
         return result
 
     async def _probe(self, t: Any) -> ProbeResult:

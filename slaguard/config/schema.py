@@ -380,6 +380,11 @@ class Exporters(Strict):
 class Scheduling(Strict):
     # Probes in flight at once; more would queue and distort each other's timing.
     max_concurrency: Annotated[int, Field(ge=1)] = 32
+    # Probe worker processes.  Probes run apart from the store writer, the SLO
+    # evaluation and the HTTP server, whose work would otherwise delay the event
+    # loop every probe's clock runs on; more than one spreads probing over
+    # cores.  0 runs the probes inside the main process.
+    workers: Annotated[int, Field(ge=0, le=64)] = 1
     # A probe that starts later than this after its slot is recorded as a gap.
     misfire_grace: Duration = timedelta(seconds=5)
     # A URL this location must reach for its own results to be judged; when it

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from slaguard.cli import main
+from slaguard.domain import from_interchange
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,6 +56,9 @@ targets:
     assert doc["target"] == "web-home" and doc["location"] == "shanghai"
     assert doc["outcome"] == "success" and doc["status_code"] == 200
     assert doc["ts"].endswith("+00:00") and doc["duration_ms"] >= 0
+    # The µs measurement beside the record's integer ms, and it reads back.
+    assert abs(doc["duration_us"] - 1000 * doc["duration_ms"]) <= 500
+    assert from_interchange(doc).duration_us == doc["duration_us"]
     assert set(doc["phases_ms"]) >= {"connect", "processing", "transfer"}
     assert main(["probe", "-c", str(cfg), "api-health"]) == 1
     doc = json.loads(capsys.readouterr().out)

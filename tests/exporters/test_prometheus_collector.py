@@ -42,6 +42,15 @@ def test_blackbox_compatible_gauges_follow_the_latest_result() -> None:
     assert reg.get_sample_value("probe_http_status_code", LABELS) == 503
 
 
+def test_probe_duration_seconds_has_the_resolution_it_was_measured_with() -> None:
+    state = LiveState()
+    reg = registry_with(state)
+    state.observe([result(1_000, Outcome.SUCCESS, 21, duration_us=20_837)])
+    assert reg.get_sample_value("probe_duration_seconds", LABELS) == 0.020837
+    state.observe([result(2_000, Outcome.SUCCESS, 21)])  # restored from the record: ms
+    assert reg.get_sample_value("probe_duration_seconds", LABELS) == 0.021
+
+
 def test_unknown_result_withdraws_probe_success_but_counts() -> None:
     state = LiveState()
     reg = registry_with(state)

@@ -257,3 +257,13 @@ def peak_memory() -> Iterator[Peak]:
         peak.bytes = tracemalloc.get_traced_memory()[1] - baseline
         if owned:
             tracemalloc.stop()
+
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                  ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every probe test on both loops: asyncio's, and uvloop, which slaguard's
+    processes run on (slaguard.eventloop)."""
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
