@@ -12,7 +12,7 @@ from slo.evaluator import (
     series_runs_from_results,
     service_burn,
 )
-from slo.latency import LatencySeries
+from slo.latency import LatencyHistogram, LatencyHistograms, LatencySample, LatencySeries
 from slo.model import Policy
 from slo.periods import Period, month, month_containing, parse_month
 from slo.policy import from_config
@@ -24,6 +24,9 @@ from slo.timeline import SeriesRuns
 __all__ = [
     "CalendarUnknown",
     "FreshnessSample",
+    "LatencyHistogram",
+    "LatencyHistograms",
+    "LatencySample",
     "LatencySeries",
     "Period",
     "Policy",

@@ -16,7 +16,14 @@ from slaguard.domain import ProbeResult
 from slo.availability import evaluate, outage_spans
 from slo.burn import WINDOWS, BurnReport, burn_report
 from slo.calendar import WorkingDayCalendar, make_calendar
-from slo.latency import LatencySeries, evaluate_latency, latency_series_from_results
+from slo.latency import (
+    LatencyHistograms,
+    LatencyResult,
+    LatencySeries,
+    evaluate_latency,
+    evaluate_latency_histograms,
+    latency_series_from_results,
+)
 from slo.maintenance import MaintenanceAssessment, assess_all, for_service, qualifying_time
 from slo.model import Policy, ServiceSpec
 from slo.periods import Period, parse_month
@@ -68,6 +75,15 @@ def _service(spec: ServiceSpec, tl: ServiceTimeline, policy: Policy, period: Per
                          _targets(tl, period.start_ms, period.until(now_ms)), burn)
 
 
+def _latency(policy: Policy, latency: Iterable[LatencySeries] | LatencyHistograms, lo: int,
+             hi: int, max_listed: int) -> tuple[LatencyResult, ...]:
+    if isinstance(latency, LatencyHistograms):
+        return tuple(evaluate_latency_histograms(o, latency, lo, hi, max_listed)
+                     for o in policy.latency)
+    lat = list(latency)
+    return tuple(evaluate_latency(o, lat, lo, hi, max_listed) for o in policy.latency)
+
+
 def _selected(policy: Policy, services: Collection[str] | None) -> list[ServiceSpec]:
     if services is None:
         return list(policy.services)
@@ -84,7 +100,7 @@ def build_report(
     series: Iterable[SeriesRuns],
     *,
     calendar: WorkingDayCalendar | None = None,
-    latency: Iterable[LatencySeries] = (),
+    latency: Iterable[LatencySeries] | LatencyHistograms = (),
     freshness: Iterable[FreshnessSample] = (),
     services: Collection[str] | None = None,
     burn: bool | None = None,
@@ -93,7 +109,8 @@ def build_report(
     """Evaluate ``period`` up to ``now_ms``.
 
     ``series``: runs per (target, location) covering :func:`runs_window`.
-    ``latency``: successful results' durations; ``freshness``: recovery points.
+    ``latency``: successful results' durations, raw or as the store's histograms
+    over ``[period.start, period.until(now_ms))``; ``freshness``: recovery points.
     ``calendar``: working days for maintenance notice (default: the policy's
     calendar without overrides).  ``burn``: include burn rates at ``now``
     (default: only while the period is open).  ``services`` limits the
@@ -109,7 +126,6 @@ def build_report(
     reports = tuple(_service(s, timelines[s.name], policy, period, now_ms, assessments, with_burn)
                     for s in _selected(policy, services))
     lo, hi = period.start_ms, period.until(now_ms)
-    lat = list(latency)
     fresh = list(freshness)
     outages = {n: outage_spans(tl, qualifying_time(assessments, n)) for n, tl in timelines.items()}
     up = {n: tl.known.subtract(tl.down) for n, tl in timelines.items()}
@@ -117,7 +133,7 @@ def build_report(
         period=period,
         now_ms=now_ms,
         services=reports,
-        latency=tuple(evaluate_latency(o, lat, lo, hi, max_listed) for o in policy.latency),
+        latency=_latency(policy, latency, lo, hi, max_listed),
         rpo=tuple(evaluate_rpo(o, fresh, lo, hi, max_listed) for o in policy.freshness),
         rto=tuple(evaluate_rto(o, outages, up, lo, hi, now_ms) for o in policy.restore),
     )
@@ -130,7 +146,7 @@ def month_report(
     series: Iterable[SeriesRuns],
     *,
     calendar: WorkingDayCalendar | None = None,
-    latency: Iterable[LatencySeries] = (),
+    latency: Iterable[LatencySeries] | LatencyHistograms = (),
     freshness: Iterable[FreshnessSample] = (),
     services: Collection[str] | None = None,
     burn: bool | None = None,

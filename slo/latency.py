@@ -1,4 +1,4 @@
-"""Latency objectives over raw durations of successful results.
+"""Latency objectives over the durations of successful results.
 
 Exactness rules (DESIGN "Latency"): the mean is Σ duration / count over all
 successful results of the objective's targets and locations — never a mean of
@@ -6,11 +6,17 @@ per-target or per-minute means — and percentiles are nearest-rank over the raw
 values (rank ⌈p/100 · n⌉), never interpolated.  A bound *holds* when the value
 is not above it (``value ≤ limit``, the Prometheus ``le`` convention); the
 objective holds when every bound holds, and is undecided without samples.
+
+Two equivalent inputs: raw durations (:class:`LatencySeries`, what
+:func:`report_from_results` derives), or exact integer histograms per series
+(:class:`LatencyHistograms`, what the store keeps so a month of ~86 M results is
+not read row by row).  Integer-millisecond histograms lose nothing: the count,
+the sum, every nearest-rank percentile and the maximum are the raw path's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -158,3 +164,119 @@ def evaluate_latency(objective: LatencyObjective, series: Iterable[LatencySeries
         results.append(BoundResult(b, value, value <= b.limit_ms, count, listed))
     return LatencyResult(objective.name, objective.targets, n, int(pool.dur.sum()), mean,
                          int(ordered[-1]), tuple(results))
+
+
+# -- the histogram path ------------------------------------------------------------
+
+# Dense counting (one slot per millisecond between the smallest and the largest
+# value) is linear; beyond this many slots per input value a sort is cheaper.
+_DENSE_SLOTS_PER_VALUE = 4
+_DENSE_MIN_SLOTS = 1 << 16
+
+
+def merge_counts(values: NDArray[np.int64], counts: NDArray[np.int64]
+                 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(value, count) pairs, in any order and with repeats, as a histogram:
+    distinct ascending values and their summed counts (all positive)."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo < max(_DENSE_MIN_SLOTS, _DENSE_SLOTS_PER_VALUE * values.size):
+        dense = np.zeros(hi - lo + 1, dtype=np.int64)
+        np.add.at(dense, values - lo, counts)
+        nz = np.flatnonzero(dense)
+        return nz + lo, dense[nz]
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], counts[order]
+    starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1])))
+    return v[starts], np.add.reduceat(c, starts)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LatencyHistogram:
+    """Durations of the successful results of one (target, location) as a histogram:
+    ``counts[i]`` results took ``values[i]`` ms (values distinct and ascending)."""
+
+    target: str
+    location: str
+    values: NDArray[np.int64]
+    counts: NDArray[np.int64]
+
+
+# (the objective's targets, a bound's limit in ms)
+ExceedingKey = tuple[tuple[str, ...], int]
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LatencyHistograms:
+    """Everything a report's latency objectives need, summarised by the store.
+
+    ``series`` cover exactly ``[lo, hi)``; ``exceeding`` holds, per objective's
+    targets and bound limit, the first ``max_listed`` successful results above
+    the limit in ``[lo, hi)`` by (ts, target, location) — a histogram counts the
+    results that broke a bound but cannot name them.
+    """
+
+    lo: int
+    hi: int
+    max_listed: int
+    series: tuple[LatencyHistogram, ...]
+    exceeding: Mapping[ExceedingKey, tuple[LatencySample, ...]]
+
+
+def exceeding_keys(objectives: Iterable[LatencyObjective]) -> list[ExceedingKey]:
+    """The (targets, limit) pairs whose first exceeding results a report lists."""
+    return list(dict.fromkeys((o.targets, b.limit_ms) for o in objectives for b in o.bounds))
+
+
+def _exact_sum(values: NDArray[np.int64], counts: NDArray[np.int64]) -> int:
+    n = int(counts.sum())
+    if max(abs(int(values[0])), abs(int(values[-1]))) * n < 2**63:
+        return int(np.dot(values, counts))
+    return sum(v * c for v, c in zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def evaluate_latency_histograms(objective: LatencyObjective, data: LatencyHistograms,
+                                lo: int, hi: int, max_listed: int = 50) -> LatencyResult:
+    """The objective over successful results with ``lo <= ts < hi``, from histograms;
+    the same :class:`LatencyResult` as :func:`evaluate_latency` on the raw durations."""
+    if (lo, hi) != (data.lo, data.hi):
+        raise ValueError(f"histograms cover [{data.lo}, {data.hi}), not [{lo}, {hi})")
+    if max_listed > data.max_listed:
+        raise ValueError(f"histograms list {data.max_listed} exceeding results, "
+                         f"{max_listed} wanted")
+    wanted = set(objective.targets)
+    mine = [h for h in data.series if h.target in wanted]
+    empty = np.zeros(0, dtype=np.int64)
+    values, counts = merge_counts(np.concatenate([empty, *(h.values for h in mine)]),
+                                  np.concatenate([empty, *(h.counts for h in mine)]))
+    n = int(counts.sum())
+    if n == 0:
+        none = tuple(BoundResult(b, None, None, 0, ()) for b in objective.bounds)
+        return LatencyResult(objective.name, objective.targets, 0, 0, None, None, none)
+    total = _exact_sum(values, counts)
+    mean = Fraction(total, n)
+    cum = np.cumsum(counts)
+    results = []
+    for b in objective.bounds:
+        value = _histogram_value(b, values, cum, mean)
+        not_above = int(np.searchsorted(values, b.limit_ms, side="right"))
+        count = n - (int(cum[not_above - 1]) if not_above else 0)
+        listed = data.exceeding[(objective.targets, b.limit_ms)][:max_listed]
+        results.append(BoundResult(b, value, value <= b.limit_ms, count, listed))
+    return LatencyResult(objective.name, objective.targets, n, total, mean, int(values[-1]),
+                         tuple(results))
+
+
+def _histogram_value(bound: LatencyBound, values: NDArray[np.int64], cum: NDArray[np.int64],
+                     mean: Fraction) -> Fraction:
+    if bound.key == "mean":
+        return mean
+    if bound.key == "max":
+        return Fraction(int(values[-1]))
+    p = bound.percentile
+    assert p is not None
+    n = int(cum[-1])
+    rank = min(max(-(-(p.numerator * n) // (p.denominator * 100)), 1), n)
+    # The first value whose cumulative count reaches the rank: nearest rank.
+    return Fraction(int(values[int(np.searchsorted(cum, rank, side="left"))]))

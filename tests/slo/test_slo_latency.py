@@ -11,10 +11,14 @@ from hypothesis import strategies as st
 
 from slaguard.domain import Outcome, ProbeResult
 from slo.latency import (
+    LatencyHistogram,
+    LatencyHistograms,
     LatencySeries,
     evaluate_latency,
+    evaluate_latency_histograms,
     exact_mean,
     latency_series_from_results,
+    merge_counts,
     nearest_rank,
 )
 from slo.model import LatencyBound, LatencyObjective
@@ -92,3 +96,66 @@ def test_nearest_rank_definition(values: list[int], p: int) -> None:
     assert 100 * int((arr <= v).sum()) >= p * arr.size
     assert 100 * int((arr < v).sum()) < p * arr.size
     assert exact_mean(arr) == Fraction(sum(values), len(values))
+
+
+# -- the histogram path: the same results from (value, count) pairs ---------------------
+
+
+def _histograms(series: list[LatencySeries], lo: int, hi: int, objective: LatencyObjective,
+                max_listed: int) -> LatencyHistograms:
+    """What a store would hand over: per series histograms of [lo, hi), the listings."""
+    hs = []
+    for s in series:
+        ts, d = np.asarray(s.ts_ms, dtype=np.int64), np.asarray(s.duration_ms, dtype=np.int64)
+        keep = (ts >= lo) & (ts < hi)
+        v, c = merge_counts(d[keep], np.ones(int(keep.sum()), dtype=np.int64))
+        hs.append(LatencyHistogram(s.target, s.location, v, c))
+    # The listing comes from the raw path here: what it lists is the store's business.
+    raw = evaluate_latency(objective, series, lo, hi, max_listed)
+    exceeding = {(objective.targets, b.bound.limit_ms): b.exceeding for b in raw.bounds}
+    return LatencyHistograms(lo, hi, max_listed, tuple(hs), exceeding)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 99),
+                          st.integers(0, 40)), min_size=0, max_size=150),
+       st.integers(0, 100), st.integers(0, 100), st.sampled_from([1, 2, 50]))
+def test_histograms_give_the_raw_results(items: list[tuple[str, int, int]], a: int, b: int,
+                                         max_listed: int) -> None:
+    by_loc: dict[str, dict[int, int]] = {}
+    for loc, t, d in items:
+        by_loc.setdefault(loc, {}).setdefault(T0 + t, 10 * d)  # one result per ts
+    series = [LatencySeries("api", loc, list(v), list(v.values())) for loc, v in by_loc.items()]
+    series.append(LatencySeries("web", "a", [T0], [7]))  # another target: not pooled
+    o = objective(mean=200, p95=300, p50=150, p99=400, max=390)
+    lo, hi = T0 + min(a, b), T0 + max(a, b)
+    got = evaluate_latency_histograms(o, _histograms(series, lo, hi, o, max_listed), lo, hi,
+                                      max_listed)
+    assert got == evaluate_latency(o, series, lo, hi, max_listed)
+
+
+def test_merge_counts_sparse_and_dense() -> None:
+    v = np.array([5, 3, 5, 10**12, 3, 3], dtype=np.int64)
+    c = np.array([1, 2, 3, 1, 1, 1], dtype=np.int64)
+    values, counts = merge_counts(v, c)  # the span forces the sorting branch
+    assert values.tolist() == [3, 5, 10**12] and counts.tolist() == [4, 4, 1]
+    values, counts = merge_counts(v[v < 100], c[v < 100])
+    assert values.tolist() == [3, 5] and counts.tolist() == [4, 4]
+
+
+def test_histograms_must_cover_the_period_and_list_enough() -> None:
+    o = objective(max=10)
+    data = LatencyHistograms(T0, T0 + 10, 5, (), {(o.targets, 10): ()})
+    with pytest.raises(ValueError, match="cover"):
+        evaluate_latency_histograms(o, data, T0, T0 + 11)
+    with pytest.raises(ValueError, match="list 5"):
+        evaluate_latency_histograms(o, data, T0, T0 + 10, max_listed=6)
+    assert evaluate_latency_histograms(o, data, T0, T0 + 10, max_listed=5).met is None
+
+
+def test_a_huge_sum_stays_exact() -> None:
+    big = 2**62
+    data = LatencyHistograms(T0, T0 + 10, 1, (LatencyHistogram(
+        "api", "a", np.array([1, big], dtype=np.int64), np.array([1, 3], dtype=np.int64)),),
+        {(("api",), 10): ()})
+    r = evaluate_latency_histograms(objective(mean=10), data, T0, T0 + 10, max_listed=1)
+    assert r.sum_ms == 1 + 3 * big and r.mean_ms == Fraction(1 + 3 * big, 4)
