@@ -1,6 +1,6 @@
 """SQLite store: the record.
 
-Layout, chosen for the month queries of the evaluator:
+Layout (``slaguard.store.schema``), chosen for the month queries of the evaluator:
 
 * ``series``  one row per (target, location) with its service, kind and interval.
 * ``results`` every raw result, clustered by (series, ts) (WITHOUT ROWID), so a
@@ -10,6 +10,10 @@ Layout, chosen for the month queries of the evaluator:
   transaction as the results: consecutive results with one outcome and no gap
   larger than 2 × interval.  Availability over a month reads runs (a handful
   per series) instead of 86 400 rows per series.
+* ``latency_hours`` per (series, UTC hour) the exact histogram of the successful
+  results' durations, also kept in the same transaction: a month's latency
+  objectives read ~720 histograms per series, and raw rows only for the parts
+  of a period that do not cover a whole hour.
 
 WAL mode, one writer connection; a result is committed before ``add`` returns,
 so nothing downstream ever sees a result the record does not have.
@@ -17,64 +21,40 @@ so nothing downstream ever sees a result the record does not have.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
-from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
-from slaguard.errors import StoreError
+from slaguard.domain import PHASES, ErrorClass, ProbeError, ProbeResult
+from slaguard.store import histograms, schema
 from slaguard.store.db import connect
-from slo.runs import Run, RunBuilder
+from slaguard.store.writer import OUTCOME_CODE, AddStats, TxWriter
+from slo.latency import merge_counts
+from slo.runs import Run
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS series (
-    id INTEGER PRIMARY KEY,
-    target TEXT NOT NULL,
-    location TEXT NOT NULL,
-    service TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    interval_ms INTEGER NOT NULL,
-    UNIQUE (target, location)
-);
-CREATE TABLE IF NOT EXISTS results (
-    series_id INTEGER NOT NULL REFERENCES series(id),
-    ts_ms INTEGER NOT NULL,
-    outcome INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    status_code INTEGER,
-    bytes INTEGER,
-    error_class TEXT,
-    error_message TEXT,
-    phases TEXT,
-    cert_expiry INTEGER,
-    recovery_point_ms INTEGER,
-    connection TEXT,
-    PRIMARY KEY (series_id, ts_ms)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS runs (
-    series_id INTEGER NOT NULL REFERENCES series(id),
-    start_ms INTEGER NOT NULL,
-    last_ms INTEGER NOT NULL,
-    outcome INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (series_id, start_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS runs_by_end ON runs (series_id, last_ms);
-"""
-SCHEMA_VERSION = "1"
-
-OUTCOME_CODE = {Outcome.SUCCESS: 0, Outcome.FAILURE: 1, Outcome.UNKNOWN: 2}
+SCHEMA_VERSION = schema.SCHEMA_VERSION
 CODE_OUTCOME = {v: k for k, v in OUTCOME_CODE.items()}
+# The writer's page cache (KiB, negative for SQLite): a month's import touches a
+# few GB of B-tree; the default 2 MiB keeps evicting the pages the next chunk needs.
+WRITER_CACHE_KIB = 262_144
+# first_above looks for candidate hours a day at a time, so a listing that fills
+# in the first hours of a month does not fetch the whole month's candidates.
+_SCAN_WINDOW_MS = 24 * histograms.HOUR_MS
 
-Row = tuple[int, int, int, int, int | None, int | None, str | None, str | None, str | None,
-            int | None, int | None, str | None]
+_RESULT_COLUMNS = ("s.target, s.service, s.location, s.kind, r.ts_ms, r.outcome, "
+                   "r.duration_ms, r.status_code, r.bytes, r.error_class, r.error_message, "
+                   + ", ".join(f"r.{c}" for c in schema.PHASE_COLUMNS)
+                   + ", r.cert_expiry, r.recovery_point_ms, r.connection")
+
+Histogram = tuple[NDArray[np.int64], NDArray[np.int64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,36 +67,11 @@ class SeriesInfo:
     interval_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AddStats:
-    added: int
-    duplicates: int
-
-
 def _ints(text: str | None) -> np.ndarray:
     """``"1,2,3"`` (SQLite's group_concat) → int64 array."""
     if not text:
         return np.zeros(0, dtype=np.int64)
     return np.fromstring(text, dtype=np.int64, sep=",")
-
-
-def _row(series_id: int, r: ProbeResult) -> Row:
-    return (
-        series_id, r.ts_ms, OUTCOME_CODE[r.outcome], r.duration_ms, r.status_code, r.bytes,
-        r.error.cls.value if r.error else None, r.error.message if r.error else None,
-        json.dumps(r.phases_ms, separators=(",", ":")) if r.phases_ms else None,
-        r.cert_expiry, r.recovery_point_ms, None if r.connection == "cold" else r.connection,
-    )
-
-
-def fold_runs(run: Run | None, items: Iterable[tuple[int, Outcome]], interval_ms: int
-              ) -> list[Run]:
-    """Extend the open ``run`` with time-ordered results; returns every run to
-    upsert (the closed ones, then the new open run)."""
-    builder = RunBuilder(interval_ms, resume=run)
-    out = [closed for ts, outcome in items if (closed := builder.add(ts, outcome))]
-    assert builder.current is not None
-    return [*out, builder.current]
 
 
 class SQLiteStore:
@@ -128,8 +83,9 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._db = connect(self.path)
-        self._db.executescript(SCHEMA)
-        self._check_version()
+        self._db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        schema.ensure(self._db, self.path)
+        self._tx: TxWriter | None = None
 
     # -- connections ------------------------------------------------------------
 
@@ -145,42 +101,30 @@ class SQLiteStore:
         with self._lock:
             self._db.close()
 
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: store schema {row[0]}, this slaguard needs "
-                             f"{SCHEMA_VERSION}")
-
     # -- writing ----------------------------------------------------------------
-    # Nothing about series or runs is cached between transactions: another
-    # process (import-results beside a running slaguard) may write the same file.
+    # What a transaction learns about series, runs and histograms is cached in its
+    # TxWriter and dropped with it: another process (import-results beside a
+    # running slaguard) may write the same file between two transactions.
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; on any error (the COMMIT's included) nothing is kept."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._tx = TxWriter(self._db)
             try:
                 yield self._db
+                self._tx.finish()
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-
-    @staticmethod
-    def _series_id(db: sqlite3.Connection, r: ProbeResult, interval_ms: int) -> int:
-        row = db.execute(
-            "INSERT INTO series (target, location, service, kind, interval_ms) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (target, location) DO UPDATE SET "
-            "service=excluded.service, kind=excluded.kind, interval_ms=excluded.interval_ms "
-            "RETURNING id", (r.target, r.location, r.service, r.kind, interval_ms)).fetchone()
-        return int(row[0])
+            finally:
+                self._tx = None
 
     def add(self, results: Sequence[ProbeResult], intervals: dict[str, int]) -> AddStats:
-        """Commit results (and their runs) in one transaction.
+        """Commit results (and their runs and histograms) in one transaction.
 
         ``intervals`` maps target → interval in ms (the timeline needs it).
         """
@@ -190,50 +134,14 @@ class SQLiteStore:
     def add_in(self, db: sqlite3.Connection, results: Sequence[ProbeResult],
                intervals: dict[str, int]) -> AddStats:
         """Add within an open ``transaction()`` (the importer's chunks)."""
-        by_series: dict[tuple[str, str], list[ProbeResult]] = {}
-        for r in results:
-            if r.target not in intervals:
-                raise StoreError(f"unknown target {r.target!r} (no interval)")
-            by_series.setdefault((r.target, r.location), []).append(r)
-        added = 0
-        for rs in by_series.values():
-            interval = intervals[rs[0].target]
-            sid = self._series_id(db, rs[0], interval)
-            before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                           [_row(sid, r) for r in rs])
-            n = db.total_changes - before
-            added += n
-            if n:
-                self._update_runs(db, sid, rs, interval, exact=n == len(rs))
-        return AddStats(added, len(results) - added)
-
-    @staticmethod
-    def _last_run(db: sqlite3.Connection, sid: int) -> Run | None:
-        row = db.execute("SELECT start_ms, last_ms, outcome, count FROM runs WHERE series_id=? "
-                         "ORDER BY start_ms DESC LIMIT 1", (sid,)).fetchone()
-        return None if row is None else Run(CODE_OUTCOME[row[2]], row[0], row[1], row[3])
-
-    def _update_runs(self, db: sqlite3.Connection, sid: int, rs: Sequence[ProbeResult],
-                     interval: int, exact: bool) -> None:
-        """Extend the series' runs with ``rs``; ``exact``: every one of them was new."""
-        run = self._last_run(db, sid)
-        ordered = sorted((r.ts_ms, r.outcome) for r in rs)
-        if not exact or (run is not None and ordered[0][0] <= run.last_ms):
-            # Late, back-filled or duplicated results: rebuild the runs from the
-            # first one they touch, reading the record itself.
-            row = db.execute("SELECT MAX(start_ms) FROM runs WHERE series_id=? AND start_ms<=?",
-                             (sid, ordered[0][0])).fetchone()
-            start = ordered[0][0] if row[0] is None else row[0]
-            db.execute("DELETE FROM runs WHERE series_id=? AND start_ms>=?", (sid, start))
-            run = self._last_run(db, sid)
-            ordered = [(ts, CODE_OUTCOME[code]) for ts, code in db.execute(
-                "SELECT ts_ms, outcome FROM results WHERE series_id=? AND ts_ms>=? "
-                "ORDER BY ts_ms", (sid, start))]
-        changed = fold_runs(run, ordered, interval)
-        db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
-                       [(sid, x.start_ms, x.last_ms, OUTCOME_CODE[x.outcome], x.count)
-                        for x in changed])
+        tx = self._tx
+        if tx is not None and tx.db is db:
+            return tx.add(results, intervals)
+        # Not inside this store's transaction(): nothing outlives this call.
+        tx = TxWriter(db)
+        stats = tx.add(results, intervals)
+        tx.finish()
+        return stats
 
     # -- reading ------------------------------------------------------------------
 
@@ -253,10 +161,7 @@ class SQLiteStore:
         if to_ms is not None:
             where.append("r.ts_ms < ?")
             args.append(to_ms)
-        sql = ("SELECT s.target, s.service, s.location, s.kind, r.ts_ms, r.outcome, "
-               "r.duration_ms, r.phases, r.status_code, r.bytes, r.error_class, "
-               "r.error_message, r.cert_expiry, r.recovery_point_ms, r.connection "
-               "FROM results r JOIN series s ON s.id = r.series_id")
+        sql = f"SELECT {_RESULT_COLUMNS} FROM results r JOIN series s ON s.id = r.series_id"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.ts_ms, s.target, s.location"
@@ -278,12 +183,14 @@ class SQLiteStore:
 
     @staticmethod
     def _result(row: tuple) -> ProbeResult:
-        (target, service, location, kind, ts, outcome, duration, phases, status, nbytes,
-         ecls, emsg, cert, rp, conn) = row
+        (target, service, location, kind, ts, outcome, duration, status, nbytes, ecls,
+         emsg) = row[:11]
+        cert, rp, conn = row[-3:]
+        phases = {p: v for p, v in zip(PHASES, row[11:-3], strict=True) if v is not None}
         return ProbeResult(
             ts_ms=ts, target=target, service=service, location=location, kind=kind,
-            outcome=CODE_OUTCOME[outcome], duration_ms=duration,
-            phases_ms=json.loads(phases) if phases else {}, status_code=status, bytes=nbytes,
+            outcome=CODE_OUTCOME[outcome], duration_ms=duration, phases_ms=phases,
+            status_code=status, bytes=nbytes,
             error=ProbeError(ErrorClass(ecls), emsg or "") if ecls else None,
             cert_expiry=cert, recovery_point_ms=rp, connection=conn or "cold",
         )
@@ -328,6 +235,78 @@ class SQLiteStore:
             out[(info.target, info.location)] = (_ints(ts), _ints(dur))
         return out
 
+    def latency_histograms(self, targets: Iterable[str], from_ms: int, to_ms: int
+                           ) -> dict[tuple[str, str], Histogram]:
+        """Per series, the exact histogram (distinct ascending durations, their counts)
+        of the successful results in [from, to): whole hours from ``latency_hours``,
+        the rest (a period's partial first and last hours, hours kept without a
+        histogram) from the raw rows."""
+        db = self._reader()
+        return {(info.target, info.location): self._histogram(db, info.id, from_ms, to_ms)
+                for info in self._selected(targets)}
+
+    @staticmethod
+    def _histogram(db: sqlite3.Connection, sid: int, from_ms: int, to_ms: int) -> Histogram:
+        hour = histograms.HOUR_MS
+        first, end = -(-from_ms // hour) * hour, to_ms - to_ms % hour  # the whole hours
+        blobs: list[bytes] = []
+        raw: list[tuple[int, int]] = []
+        if first >= end:
+            raw.append((from_ms, to_ms))
+        else:
+            for h, blob in db.execute("SELECT hour_ms, hist FROM latency_hours WHERE "
+                                      "series_id=? AND hour_ms>=? AND hour_ms<?",
+                                      (sid, first, end)):
+                if blob is None:
+                    raw.append((h, h + hour))
+                else:
+                    blobs.append(blob)
+            raw += [(from_ms, first), (end, to_ms)]
+        values, counts = histograms.pairs(blobs)
+        for lo, hi in raw:
+            if lo < hi:
+                (text,) = db.execute(
+                    "SELECT group_concat(duration_ms) FROM results WHERE series_id=? "
+                    "AND ts_ms>=? AND ts_ms<? AND outcome=0", (sid, lo, hi)).fetchone()
+                d = _ints(text)
+                values = np.concatenate((values, d))
+                counts = np.concatenate((counts, np.ones(d.size, dtype=np.int64)))
+        return merge_counts(values, counts)
+
+    def first_above(self, targets: Iterable[str], from_ms: int, to_ms: int, limit_ms: int,
+                    max_listed: int) -> list[tuple[int, str, str, int]]:
+        """(ts_ms, target, location, duration_ms) of the first ``max_listed`` successful
+        results in [from, to) that took longer than ``limit_ms``, by (ts, target,
+        location): the results that broke a latency bound.
+
+        Only hours whose maximum is above the limit are read, in time order, and the
+        walk stops at the end of the hour that completes the list: every later
+        result is later than all of those found."""
+        infos = {i.id: i for i in self._selected(targets)}
+        if not infos or max_listed <= 0:
+            return []
+        db = self._reader()
+        marks = ",".join("?" * len(infos))
+        found: list[tuple[int, str, str, int]] = []
+        window = histograms.hour_of(from_ms)
+        while window < to_ms and len(found) < max_listed:
+            end = min(window + _SCAN_WINDOW_MS, to_ms)
+            candidates = db.execute(
+                f"SELECT hour_ms, series_id FROM latency_hours WHERE series_id IN ({marks}) "
+                "AND hour_ms>=? AND hour_ms<? AND max_ms>? ORDER BY hour_ms, series_id",
+                (*infos, window, end, limit_ms)).fetchall()
+            for h, group in groupby(candidates, key=itemgetter(0)):
+                for _, sid in group:
+                    info = infos[sid]
+                    found += [(ts, info.target, info.location, d) for ts, d in db.execute(
+                        "SELECT ts_ms, duration_ms FROM results WHERE series_id=? AND "
+                        "ts_ms>=? AND ts_ms<? AND outcome=0 AND duration_ms>?",
+                        (sid, max(h, from_ms), min(h + histograms.HOUR_MS, to_ms), limit_ms))]
+                if len(found) >= max_listed:
+                    break
+            window = end
+        return sorted(found)[:max_listed]
+
     def recovery_points(self, targets: Iterable[str], from_ms: int, to_ms: int
                         ) -> list[tuple[str, str, int, int]]:
         """(target, location, ts_ms, recovery_point_ms) of freshness results in [from, to)."""
@@ -346,9 +325,7 @@ class SQLiteStore:
         db = self._reader()
         for info in self.series():
             row = db.execute(
-                "SELECT s.target, s.service, s.location, s.kind, r.ts_ms, r.outcome, "
-                "r.duration_ms, r.phases, r.status_code, r.bytes, r.error_class, "
-                "r.error_message, r.cert_expiry, r.recovery_point_ms, r.connection "
+                f"SELECT {_RESULT_COLUMNS} "
                 "FROM results r JOIN series s ON s.id = r.series_id WHERE r.series_id=? "
                 "ORDER BY r.ts_ms DESC LIMIT 1", (info.id,)).fetchone()
             if row:

@@ -1,0 +1,133 @@
+"""The results store's tables, their version, and the migration from the previous one.
+
+Version 2 (this one) against version 1:
+
+* ``results`` keeps a probe's phases as six INTEGER columns instead of a JSON
+  text (a phase never measured stays NULL: absent, not 0), about half the bytes
+  per result;
+* ``latency_hours`` is new: per (series, UTC hour) the exact histogram of the
+  successful results' durations and their maximum, kept in the transaction that
+  adds the results (see ``slaguard.store.histograms``).
+
+A version 1 store is migrated when it is opened, in one transaction: either the
+whole store is at version 2 afterwards or it is left as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from itertools import groupby
+
+from slaguard.domain import PHASES
+from slaguard.errors import StoreError
+from slaguard.store import histograms
+
+SCHEMA_VERSION = "2"
+
+SERIES = """CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    location TEXT NOT NULL,
+    service TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    interval_ms INTEGER NOT NULL,
+    UNIQUE (target, location)
+)"""
+
+PHASE_COLUMNS = tuple(f"{p}_ms" for p in PHASES)
+
+RESULTS = f"""CREATE TABLE IF NOT EXISTS results (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    ts_ms INTEGER NOT NULL,
+    outcome INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    status_code INTEGER,
+    bytes INTEGER,
+    error_class TEXT,
+    error_message TEXT,
+    {", ".join(f"{c} INTEGER" for c in PHASE_COLUMNS)},
+    cert_expiry INTEGER,
+    recovery_point_ms INTEGER,
+    connection TEXT,
+    PRIMARY KEY (series_id, ts_ms)
+) WITHOUT ROWID"""
+RESULT_COLUMNS = 11 + len(PHASE_COLUMNS)
+
+RUNS = """CREATE TABLE IF NOT EXISTS runs (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    start_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    outcome INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (series_id, start_ms)
+) WITHOUT ROWID"""
+
+# hist NULL: the hour holds a duration beyond 32 bits, read its raw rows.
+LATENCY_HOURS = """CREATE TABLE IF NOT EXISTS latency_hours (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    hour_ms INTEGER NOT NULL,
+    max_ms INTEGER NOT NULL,
+    hist BLOB,
+    PRIMARY KEY (series_id, hour_ms)
+) WITHOUT ROWID"""
+
+STATEMENTS = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    SERIES,
+    RESULTS,
+    RUNS,
+    "CREATE INDEX IF NOT EXISTS runs_by_end ON runs (series_id, last_ms)",
+    LATENCY_HOURS,
+    # Which hours hold a result above a limit, without reading the histograms:
+    # the listing of the results that broke a latency bound starts from it.
+    "CREATE INDEX IF NOT EXISTS latency_hours_by_max ON latency_hours "
+    "(series_id, hour_ms, max_ms)",
+)
+
+
+def ensure(db: sqlite3.Connection, path: str) -> None:
+    """Create the tables, or migrate a version 1 store, in one write transaction
+    (two processes opening one file at once: the second sees the first's work)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(STATEMENTS[0])
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and row[0] == "1":
+            _migrate_from_1(db)
+        elif row is not None and row[0] != SCHEMA_VERSION:
+            raise StoreError(f"{path}: store schema {row[0]}, this slaguard reads "
+                             f"{SCHEMA_VERSION} (and migrates 1)")
+        for statement in STATEMENTS:
+            db.execute(statement)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _migrate_from_1(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE results RENAME TO results_v1")
+    db.execute(RESULTS)
+    phases = ", ".join(f"json_extract(phases, '$.{p}')" for p in PHASES)
+    db.execute(
+        "INSERT INTO results SELECT series_id, ts_ms, outcome, duration_ms, status_code, "
+        f"bytes, error_class, error_message, {phases}, cert_expiry, recovery_point_ms, "
+        "connection FROM results_v1 ORDER BY series_id, ts_ms")
+    db.execute("DROP TABLE results_v1")
+    db.execute(LATENCY_HOURS)
+    db.executemany("INSERT INTO latency_hours VALUES (?,?,?,?)", _hours_of_results(db))
+
+
+def _hours_of_results(db: sqlite3.Connection) -> Iterator[tuple[int, int, int, bytes | None]]:
+    """latency_hours rows computed from the results table (successful results only)."""
+    h = histograms.HOUR_MS
+    rows = db.execute(
+        f"SELECT series_id, ts_ms - ((ts_ms % {h}) + {h}) % {h} AS hour, duration_ms, "
+        "COUNT(*) FROM results WHERE outcome = 0 GROUP BY series_id, hour, duration_ms "
+        "ORDER BY series_id, hour, duration_ms")
+    for (sid, hour), group in groupby(rows, key=lambda r: (r[0], r[1])):
+        counts = {d: n for _s, _h, d, n in group}
+        yield sid, hour, max(counts), histograms.encode(counts)
