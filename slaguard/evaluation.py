@@ -14,7 +14,27 @@ from slaguard.config import Config
 from slaguard.store import SQLiteStore
 from slo.calendar import WorkingDayCalendar
 from slo.compensation import IncidentRecord
-from slo.model import MaintenanceSpec
+from slo.latency import exceeding_keys
+from slo.model import LatencyObjective, MaintenanceSpec
+
+# Results listed per broken latency bound (the rest are counted).
+MAX_LISTED = 50
+
+
+def latency_histograms(store: SQLiteStore, objectives: Iterable[LatencyObjective], from_ms: int,
+                       to_ms: int, max_listed: int = MAX_LISTED) -> slo.LatencyHistograms:
+    """What latency objectives need of [from, to): the store's histograms of their
+    series and, per objective and bound, the first results above the bound's limit."""
+    objectives = list(objectives)
+    targets = sorted({t for o in objectives for t in o.targets})
+    series = tuple(slo.LatencyHistogram(t, loc, values, counts) for (t, loc), (values, counts)
+                   in store.latency_histograms(targets, from_ms, to_ms).items())
+    exceeding = {
+        (ts, limit): tuple(slo.LatencySample(*x) for x in store.first_above(
+            ts, from_ms, to_ms, limit, max_listed))
+        for ts, limit in exceeding_keys(objectives)
+    }
+    return slo.LatencyHistograms(from_ms, to_ms, max_listed, series, exceeding)
 
 
 class Evaluator:
@@ -34,19 +54,23 @@ class Evaluator:
         self._latency_targets = sorted({t for o in self.policy.latency for t in o.targets})
         self._freshness_targets = sorted({t for o in self.policy.freshness for t in o.targets})
 
+    def latency(self, from_ms: int, to_ms: int, max_listed: int = MAX_LISTED
+                ) -> slo.LatencyHistograms:
+        return latency_histograms(self.store, self.policy.latency, from_ms, to_ms, max_listed)
+
     def report(self, period: slo.Period, now_ms: int,
                services: Collection[str] | None = None, burn: bool | None = None) -> slo.Report:
         lo, hi = slo.runs_window(period, now_ms)
         series = [slo.SeriesRuns(target, location, runs)
                   for (target, location), runs in self.store.runs(lo, hi).items()]
         until = period.until(now_ms)
-        latency = [slo.LatencySeries(t, loc, ts, d) for (t, loc), (ts, d) in
-                   self.store.durations(self._latency_targets, period.start_ms, until).items()]
+        latency = self.latency(period.start_ms, until)
         freshness = self.store.recovery_points(self._freshness_targets, period.start_ms, until)
         policy = dataclasses.replace(
             self.policy, maintenance=self.policy.maintenance + tuple(self.maintenance()))
         return slo.build_report(policy, period, now_ms, series, calendar=self.calendar,
                                 latency=latency, services=services, burn=burn,
+                                max_listed=MAX_LISTED,
                                 freshness=[slo.FreshnessSample(ts, rp, t, loc)
                                            for t, loc, ts, rp in freshness])
 
