@@ -1,9 +1,9 @@
 """A month of results for ~1000 series: ingest rate, month-report time, peak memory.
 
     .venv/bin/python bench/evaluate_month.py [--targets 334] [--locations 3]
-        [--days 30] [--interval 30s] [--latency-share 0.1]
-        [--report-shares 0.5,1.0] [--seed 1] [--db PATH] [--keep] [--report-only]
-        [--quick]
+        [--days 30] [--interval 30s] [--latency-share 1.0]
+        [--report-shares 0.1,0.5] [--seed 1] [--db PATH] [--keep] [--report-only]
+        [--check-exact] [--quick]
 
 One run, one JSON document on stdout (progress goes to stderr):
 
@@ -27,9 +27,16 @@ One run, one JSON document on stdout (progress goes to stderr):
 4. The month report: ``Evaluator(cfg, store, load_calendar(cfg)).month(...)``
    with ``now`` two days after the month's end (so the lookahead is complete),
    first on the just-written store, then broken down into its reads
-   (``store.runs``, ``store.durations``, ``store.recovery_points``) and the pure
-   ``slo.build_report``; then again for every ``--report-shares`` figure (same
-   store, a configuration whose latency SLOs cover that share of the targets).
+   (``store.runs``, ``store.latency_histograms``, ``store.first_above``,
+   ``store.recovery_points``) and the pure ``slo.build_report``; then again for
+   every ``--report-shares`` figure (same store, a configuration whose latency
+   SLOs cover that share of the targets).  The goals are judged on the report at
+   ``--latency-share`` (default 1.0: a latency SLO on every series).
+5. ``--check-exact`` (after every measurement, so it weighs on no figure but
+   ``peak_rss_mib``): each latency objective evaluated from the raw duration
+   rows (``store.durations``, ``slo.latency.evaluate_latency``) and from the
+   histograms must give identical results, for the month and for a window whose
+   edges fall inside hours.
 
 Memory: ``peak_rss_mib`` is ``ru_maxrss``, the maximum over the whole process
 (ingest and every report); ``peak_rss_through_default_report_mib`` the same
@@ -78,10 +85,15 @@ import slo  # noqa: E402
 from slaguard.config import parse_config  # noqa: E402
 from slaguard.config.calendar import load_calendar  # noqa: E402
 from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult  # noqa: E402
-from slaguard.evaluation import Evaluator  # noqa: E402
+from slaguard.evaluation import MAX_LISTED, Evaluator  # noqa: E402
 from slaguard.importer import CHUNK  # noqa: E402
 from slaguard.store import SQLiteStore  # noqa: E402
 from slaguard.units import parse_duration  # noqa: E402
+from slo.latency import (  # noqa: E402
+    evaluate_latency,
+    evaluate_latency_histograms,
+    exceeding_keys,
+)
 
 TZ = "Asia/Shanghai"
 MONTH = "2026-04"  # 30 days: --days 30 covers it exactly
@@ -351,6 +363,22 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+class PeakRss:
+    """The process's peak RSS across VmHWM resets: clearing VmHWM (for one report's
+    own peak) also resets what ``ru_maxrss`` reports, so sample it before each reset."""
+
+    def __init__(self) -> None:
+        self.mib = 0.0
+
+    def sample(self) -> int:
+        self.mib = max(self.mib, maxrss_mib())
+        return round(self.mib)
+
+    def reset_hwm(self) -> bool:
+        self.sample()
+        return reset_hwm()
+
+
 def git_commit() -> str | None:
     """The checked-out commit, ``+dirty`` when slaguard/ or slo/ differ from it."""
     try:
@@ -435,12 +463,12 @@ def ingest(store: SQLiteStore, plan: Plan, intervals: dict[str, int], seed: int,
     }
 
 
-def report_once(cfg_doc: dict[str, Any], store: SQLiteStore, breakdown: bool
+def report_once(cfg_doc: dict[str, Any], store: SQLiteStore, breakdown: bool, peak: PeakRss
                 ) -> dict[str, Any]:
     cfg, _warnings = parse_config(cfg_doc, env={})
     cal = load_calendar(cfg)
     ev = Evaluator(cfg, store, cal)
-    hwm_ok = reset_hwm()
+    hwm_ok = peak.reset_hwm()
     rss0 = rss_now_mib()
     c0 = time.process_time()
     t0 = time.perf_counter()
@@ -468,27 +496,63 @@ def report_once(cfg_doc: dict[str, Any], store: SQLiteStore, breakdown: bool
         t0 = time.perf_counter()
         runs = store.runs(lo, hi)
         t1 = time.perf_counter()
-        durations = store.durations(ev._latency_targets, period.start_ms, until)
+        hists = store.latency_histograms(ev._latency_targets, period.start_ms, until)
         t2 = time.perf_counter()
-        fresh = store.recovery_points(ev._freshness_targets, period.start_ms, until)
+        exceeding = {key: store.first_above(key[0], period.start_ms, until, key[1], MAX_LISTED)
+                     for key in exceeding_keys(ev.policy.latency)}
         t3 = time.perf_counter()
-        series = [slo.SeriesRuns(t, loc, r) for (t, loc), r in runs.items()]
-        latency = [slo.LatencySeries(t, loc, ts, d) for (t, loc), (ts, d) in durations.items()]
+        fresh = store.recovery_points(ev._freshness_targets, period.start_ms, until)
         t4 = time.perf_counter()
+        series = [slo.SeriesRuns(t, loc, r) for (t, loc), r in runs.items()]
+        latency = slo.LatencyHistograms(
+            period.start_ms, until, MAX_LISTED,
+            tuple(slo.LatencyHistogram(t, loc, v, c) for (t, loc), (v, c) in hists.items()),
+            {k: tuple(slo.LatencySample(*x) for x in xs) for k, xs in exceeding.items()})
+        t5 = time.perf_counter()
         slo.build_report(ev.policy, period, NOW_MS, series, calendar=cal, latency=latency,
                          freshness=[slo.FreshnessSample(ts, rp, t, loc)
-                                    for t, loc, ts, rp in fresh])
-        t5 = time.perf_counter()
+                                    for t, loc, ts, rp in fresh], max_listed=MAX_LISTED)
+        t6 = time.perf_counter()
         out["breakdown_second_pass_s"] = {
             "store_runs": round(t1 - t0, 3),
-            "store_durations": round(t2 - t1, 3),
-            "store_recovery_points": round(t3 - t2, 3),
-            "wrap": round(t4 - t3, 3),
-            "slo_build_report": round(t5 - t4, 3),
+            "store_latency_histograms": round(t2 - t1, 3),
+            "store_first_above": round(t3 - t2, 3),
+            "store_recovery_points": round(t4 - t3, 3),
+            "wrap": round(t5 - t4, 3),
+            "slo_build_report": round(t6 - t5, 3),
         }
         out["runs_read"] = sum(len(r) for r in runs.values())
-        out["duration_rows_read"] = int(sum(ts.size for ts, _d in durations.values()))
+        out["histogram_pairs_read"] = int(sum(v.size for v, _c in hists.values()))
+        out["exceeding_listed"] = sum(len(xs) for xs in exceeding.values())
     return out
+
+
+def check_exact(cfg_doc: dict[str, Any], store: SQLiteStore) -> dict[str, Any]:
+    """Every latency objective from raw rows and from histograms: identical results?"""
+    cfg, _warnings = parse_config(cfg_doc, env={})
+    ev = Evaluator(cfg, store, load_calendar(cfg))
+    period = slo.parse_month(MONTH, ev.policy.timezone)
+    # A second window whose edges cut hours (and days) at odd points.
+    odd = (START_MS + 1_033_517, START_MS + 2 * 86_400_000 + 5 * 3_600_000 + 180_001)
+    t0 = time.perf_counter()
+    checked = identical = samples = 0
+    mismatched: list[str] = []
+    for lo, hi in ((period.start_ms, period.until(NOW_MS)), odd):
+        data = ev.latency(lo, hi)
+        for o in ev.policy.latency:
+            # One objective's raw rows at a time: all of them at once need ~2 GiB.
+            raw = [slo.LatencySeries(t, loc, ts, d) for (t, loc), (ts, d) in
+                   store.durations(o.targets, lo, hi).items()]
+            want = evaluate_latency(o, raw, lo, hi, MAX_LISTED)
+            got = evaluate_latency_histograms(o, data, lo, hi, MAX_LISTED)
+            checked, samples = checked + 1, samples + want.count
+            if got == want:
+                identical += 1
+            else:
+                mismatched.append(f"{o.name} [{lo}, {hi})")
+            del raw
+    return {"objectives_checked": checked, "identical": identical, "mismatched": mismatched,
+            "samples_compared": samples, "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,8 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--locations", type=int, default=3)
     p.add_argument("--days", type=float, default=30.0)
     p.add_argument("--interval", default="30s")
-    p.add_argument("--latency-share", type=float, default=0.1)
-    p.add_argument("--report-shares", default="0.5,1.0",
+    p.add_argument("--latency-share", type=float, default=1.0,
+                   help="share of the targets under a latency SLO; the goals are judged on it")
+    p.add_argument("--report-shares", default="0.1,0.5",
                    help="more latency shares to time the report for (comma separated, '' none)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--db", default=None, help="store path (default: a temporary folder)")
@@ -506,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true",
                    help="skip ingest: report on an existing --db written with the same flags")
     p.add_argument("--quick", action="store_true", help="10 targets × 2 locations × 2 days")
+    p.add_argument("--check-exact", action="store_true",
+                   help="at the end: latency from raw rows and from histograms must agree")
     p.add_argument("--progress-every", type=float, default=30.0)
     args = p.parse_args(argv)
     if args.quick:
@@ -539,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{len(plan.series)} series × {plan.steps} steps = {expected:,} slots, "
             f"store {db_path}")
         store = SQLiteStore(db_path)
+        peak = PeakRss()
         result: dict[str, Any] = {
             "benchmark": "evaluate_month",
             "argv": sys.argv[1:] if argv is None else argv,
@@ -549,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
                       "data_start": START_MS, "now_ms": NOW_MS, "seed": args.seed},
             "synthetic_events": plan.counts,
             "goals": {"ingest_results_per_s": 50_000, "report_wall_s": 5,
-                      "peak_rss_mib": 1024},
+                      "peak_rss_mib": 1024, "at_latency_share": args.latency_share},
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
         }
         if not args.report_only:
             result["ingest"] = ingest(store, plan, intervals, args.seed, args.progress_every)
@@ -558,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
             "db_bytes": file_size(db_path), "wal_bytes": file_size(db_path + "-wal"),
             "rows": store.count(),
             "runs_rows": store._reader().execute("SELECT COUNT(*) FROM runs").fetchone()[0],
+            "latency_hours_rows": store._reader().execute(
+                "SELECT COUNT(*) FROM latency_hours").fetchone()[0],
             "bytes_per_result": None,
         }
         if result["store"]["rows"]:
@@ -565,32 +636,42 @@ def main(argv: list[str] | None = None) -> int:
                 result["store"]["db_bytes"] / result["store"]["rows"], 1)
         if not args.report_only:
             result["rss_after_ingest_mib"] = round(rss_now_mib())
-            result["peak_rss_ingest_mib"] = round(maxrss_mib())
+            result["peak_rss_ingest_mib"] = peak.sample()
         log("report ...")
-        result["report"] = report_once(doc, store, breakdown=True)
+        result["report"] = report_once(doc, store, breakdown=True, peak=peak)
         log(f"report: {json.dumps(result['report'])}")
         # What the goal is judged on: ingest and the report at --latency-share.
-        result["peak_rss_through_default_report_mib"] = round(maxrss_mib())
+        result["peak_rss_through_default_report_mib"] = peak.sample()
         others = {}
         for share in shares:
             d = config_dict(args.targets, locations, args.interval, share, args.seed)
-            others[str(share)] = report_once(d, store, breakdown=True)
+            others[str(share)] = report_once(d, store, breakdown=True, peak=peak)
             log(f"report at latency share {share}: {json.dumps(others[str(share)])}")
         if others:
             result["report_other_shares"] = others
-        result["peak_rss_mib"] = round(maxrss_mib())
+        result["peak_rss_mib"] = peak.sample()
         result["peak_rss_note"] = (
-            "ru_maxrss, the maximum over the whole process: peak_rss_mib after every report, "
-            "peak_rss_through_default_report_mib before the --report-shares ones")
+            "ru_maxrss, the maximum over the whole process (sampled before every VmHWM "
+            "reset): peak_rss_mib after every report, peak_rss_through_default_report_mib "
+            "after ingest and the --latency-share report, before the --report-shares ones")
+        if args.check_exact:
+            log("checking the histogram path against the raw rows ...")
+            result["exact_check"] = check_exact(doc, store)
+            log(f"exact check: {json.dumps(result['exact_check'])}")
+            result["peak_rss_after_exact_check_mib"] = peak.sample()
         result["met"] = {
             "ingest": (result["ingest"]["results_per_s"] >= 50_000
                        if "ingest" in result else None),
             "report": result["report"]["wall_s"] <= 5,
             "rss": result["peak_rss_through_default_report_mib"] <= 1024,
+            "latency_share": args.latency_share,
         }
+        if "exact_check" in result:
+            result["met"]["exact"] = not result["exact_check"]["mismatched"]
         result["env"] = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                          "numpy": np.__version__, "cpus": os.cpu_count(),
-                         "machine": platform.machine(), "slaguard_commit": git_commit()}
+                         "machine": platform.machine(), "slaguard_commit": git_commit(),
+                         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
         store.close()
     finally:
         if tmp is not None and not args.keep:
