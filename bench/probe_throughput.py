@@ -652,7 +652,7 @@ async def flush(app: App, args: argparse.Namespace) -> None:
     except TimeoutError:
         raise RuntimeError(
             f"ResultPipeline did not commit within {flush_timeout(args):g}s "
-            f"({app.pipeline._queue.qsize()} results queued); see the store errors above"
+            f"({app.pipeline.pending} results queued); see the store errors above"
         ) from None
 
 

@@ -180,7 +180,7 @@ class App:
             owners = self.wiring.assignment()
             self.pool = workers.WorkerPool(
                 self.cfg.scheduling.workers, functools.partial(probe_worker, self.wiring),
-                self.pipeline.submit, lambda target, loc: owners[(target, loc)])
+                self.pipeline.submit_many, lambda target, loc: owners[(target, loc)])
         else:
             self.schedulers = self.wiring.schedulers(None, self.pipeline.submit)
         self.runner: web.AppRunner | None = None

@@ -33,13 +33,16 @@ class ResultPipeline:
         self.intervals = intervals
         self.sinks = list(sinks)
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[ProbeResult] = asyncio.Queue()
+        # Lists of results, as they arrive: one per probe in this process, one per
+        # frame from a probe worker (no queue operation per result).
+        self._queue: asyncio.Queue[list[ProbeResult]] = asyncio.Queue()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self.max_retries = max_retries
         self.unsaved_path = f"{store.path}.unsaved.jsonl"
         self.committed = 0
+        self.pending = 0  # submitted, not yet committed (or set aside) and observed
         self.set_aside = 0
 
     def _set_aside(self, batch: list[ProbeResult]) -> None:
@@ -48,20 +51,28 @@ class ResultPipeline:
         self.set_aside += len(batch)
 
     def submit(self, result: ProbeResult) -> None:
-        self._queue.put_nowait(result)
+        self.submit_many([result])
+
+    def submit_many(self, results: list[ProbeResult]) -> None:
+        if results:
+            self.pending += len(results)
+            self._queue.put_nowait(results)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="result-writer")
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            parts = [await self._queue.get()]
+            size = len(parts[0])
+            while size < self.max_batch and not self._queue.empty():
+                parts.append(self._queue.get_nowait())
+                size += len(parts[-1])
+            await self._commit(parts)
 
-    async def _commit(self, batch: list[ProbeResult]) -> None:
+    async def _commit(self, parts: list[list[ProbeResult]]) -> None:
         loop = asyncio.get_running_loop()
+        batch = [r for part in parts for r in part]
         try:
             await loop.run_in_executor(self._writer, self.store.add, batch, self.intervals)
             self._failures = 0
@@ -72,8 +83,8 @@ class ResultPipeline:
                 # the next one; a result is not dropped because the disk hiccuped.
                 log.warning("cannot commit %d results (%s); retry %d of %d", len(batch), e,
                             self._failures, self.max_retries)
-                for r in batch:
-                    self._queue.put_nowait(r)
+                for part in parts:
+                    self._queue.put_nowait(part)
                     self._queue.task_done()
                 await asyncio.sleep(1)
                 return
@@ -89,7 +100,8 @@ class ResultPipeline:
                 sink.observe(batch)
             except Exception:
                 log.exception("sink %r failed", sink)
-        for _ in batch:
+        self.pending -= len(batch)
+        for _ in parts:
             self._queue.task_done()
 
     async def flush(self) -> None:
@@ -100,7 +112,7 @@ class ResultPipeline:
         try:
             await asyncio.wait_for(self.flush(), timeout_s)
         except TimeoutError:
-            log.error("stopping with %d results not committed", self._queue.qsize())
+            log.error("stopping with %d results not committed", self.pending)
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

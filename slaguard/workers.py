@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 Submit = Callable[[ProbeResult], None]
+SubmitMany = Callable[[list[ProbeResult]], None]
 # Runs in the child process: (worker index, its socket, start the schedulers?).
 Entry = Callable[[int, socket.socket, bool], None]
 
@@ -163,7 +164,7 @@ class WorkerPool:
     """Starts, feeds, restarts and stops the probe worker processes; every result
     they send goes to ``submit`` (the result pipeline)."""
 
-    def __init__(self, count: int, entry: Entry, submit: Submit,
+    def __init__(self, count: int, entry: Entry, submit: SubmitMany,
                  owner: Callable[[str, str], int], *, start_timeout_s: float = 60.0,
                  restart_after_s: float = 1.0) -> None:
         self.count = count
@@ -239,15 +240,17 @@ class WorkerPool:
         await self._ended(worker)
 
     def _on_frame(self, worker: _Worker, frame: list[tuple[Any, ...]]) -> None:
+        results = []
         for message in frame:
             if message[0] == "result":
                 _op, request, result = message
-                self.submit(result)
+                results.append(result)
                 self._resolve(request, result)
             elif message[0] == "failed":
                 self._resolve(message[1], WorkerError(message[2]))
             elif message[0] == "ready":
                 worker.ready.set_result(message[1])
+        self.submit(results)
 
     def _resolve(self, request: int | None, outcome: ProbeResult | Exception) -> None:
         future = self._futures.get(request) if request is not None else None
