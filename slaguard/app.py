@@ -192,6 +192,14 @@ class App:
             options["local_addr"] = (self.source_addresses[location], 0)
         return options
 
+    @property
+    def url(self) -> str | None:
+        """Where the HTTP server listens, as bound (``server.listen`` may say port 0)."""
+        if self.runner is None or not self.runner.addresses:
+            return None
+        host, port = self.runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
     async def run_once(self, target: str, location: str | None = None) -> ProbeResult:
         """Probe ``target`` from ``location`` (default: the first) now; the result
         is recorded like a scheduled one."""
@@ -254,7 +262,7 @@ class App:
         if self.serve_http:
             server = self.cfg.server
             self.runner = await serve(self.web_app(), server.host, server.port)
-            log.info("listening on http://%s/", server.listen)
+            log.info("listening on %s/", self.url)
         if self.pool is not None:
             await self.pool.start(schedule)
         if schedule:

@@ -223,7 +223,7 @@ async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
     cfg = demo_config(platform_url, port, data_dir, speed)
     app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)
     await app.start()
-    print(_banner(f"http://{cfg.server.listen}", platform_url, speed), flush=True)
+    print(_banner(app.url or f"http://{cfg.server.listen}", platform_url, speed), flush=True)
     try:
         if on_ready is not None:
             await on_ready(app)
