@@ -3,7 +3,7 @@
 Two sources feed one recorder (``ProbeTrace``):
 
 * aiohttp's ``TraceConfig`` signals: DNS start/end, connection created or
-  reused, request headers sent, redirect, response headers parsed
+  reused, redirect, response headers parsed
   (``on_request_end`` fires once the headers are in, before the body is read).
   One frozen ``TRACE_CONFIG`` serves every session: its handlers find the
   recorder of the probe that made the request through ``_ACTIVE``;
@@ -339,10 +339,8 @@ def _build_trace_config() -> aiohttp.TraceConfig:
     tc.on_dns_resolvehost_start.append(_on_dns_start)
     tc.on_dns_resolvehost_end.append(_marker("dns_end"))
     tc.on_dns_cache_hit.append(_on_dns_cache_hit)
-    tc.on_connection_create_start.append(_marker("create_start"))
     tc.on_connection_create_end.append(_on_created)
     tc.on_connection_reuseconn.append(_on_reused)
-    tc.on_request_headers_sent.append(_marker("headers_sent"))
     tc.on_request_redirect.append(_on_redirect)
     tc.on_request_end.append(_marker("headers"))
     tc.freeze()
