@@ -1,7 +1,8 @@
 """From probe to record to sinks.
 
 Results queue up, a single writer commits them in batches (one transaction per
-batch, in a worker thread so the event loop keeps its timing), and only then
+batch, gathered for at most ``linger_s``, in a worker thread so the event loop
+keeps its timing), and only then
 hands the batch to the sinks (live state, InfluxDB).  A sink therefore never
 sees a result the record does not have.  A batch that cannot be committed is
 retried; if it still fails it is set aside in ``<store>.unsaved.jsonl``, in the
@@ -28,11 +29,13 @@ class Sink(Protocol):
 
 class ResultPipeline:
     def __init__(self, store: SQLiteStore, intervals: dict[str, int],
-                 sinks: Sequence[Sink] = (), max_batch: int = 1000, max_retries: int = 30):
+                 sinks: Sequence[Sink] = (), max_batch: int = 1000, max_retries: int = 30,
+                 linger_s: float = 0.1):
         self.store = store
         self.intervals = intervals
         self.sinks = list(sinks)
         self.max_batch = max_batch
+        self.linger_s = linger_s
         # Lists of results, as they arrive: one per probe in this process, one per
         # frame from a probe worker (no queue operation per result).
         self._queue: asyncio.Queue[list[ProbeResult]] = asyncio.Queue()
@@ -62,12 +65,24 @@ class ResultPipeline:
         self._task = asyncio.create_task(self._run(), name="result-writer")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             parts = [await self._queue.get()]
             size = len(parts[0])
-            while size < self.max_batch and not self._queue.empty():
-                parts.append(self._queue.get_nowait())
-                size += len(parts[-1])
+            # Linger a moment so one transaction carries many results: its cost
+            # is mostly per series touched, not per row (30 results over 32
+            # series cost ~40 µs each, 300 of them ~14 µs).
+            deadline = loop.time() + self.linger_s
+            while size < self.max_batch:
+                if self._queue.empty():
+                    try:
+                        part = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
+                    except TimeoutError:
+                        break
+                else:
+                    part = self._queue.get_nowait()
+                parts.append(part)
+                size += len(part)
             await self._commit(parts)
 
     async def _commit(self, parts: list[list[ProbeResult]]) -> None:
