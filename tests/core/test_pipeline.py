@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,4 +70,20 @@ async def test_a_batch_that_never_commits_is_set_aside_not_retried_forever(
     assert pipeline.set_aside == 3 and store.count() == 0
     lines = Path(pipeline.unsaved_path).read_text(encoding="utf-8").splitlines()
     assert [json.loads(x)["target"] for x in lines] == ["web"] * 3
+    store.close()
+
+
+async def test_results_arriving_within_the_linger_share_one_commit(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    seen = Seen(store)
+    pipeline = ResultPipeline(store, {"web": 1000}, sinks=[seen], linger_s=0.5)
+    await pipeline.start()
+    pipeline.submit(result(0))
+    for i in range(1, 5):  # one at a time, each in its own turn of the loop
+        await asyncio.sleep(0.01)
+        pipeline.submit(result(i))
+    pipeline.submit_many([result(5), result(6)])  # a probe worker's frame
+    await pipeline.flush()
+    assert [len(b) for b in seen.batches] == [7]
+    await pipeline.stop()
     store.close()
