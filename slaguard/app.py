@@ -104,8 +104,13 @@ class ProbeWiring:
     def pairs(self) -> list[tuple[str, str]]:
         return [(t.name, loc) for loc in self.locations for t in targets_for(self.cfg, loc)]
 
+    @property
+    def worker_count(self) -> int:
+        """``scheduling.workers``, but never more workers than (target, location) pairs."""
+        return min(self.cfg.scheduling.workers, max(1, len(self.pairs())))
+
     def assignment(self) -> dict[tuple[str, str], int]:
-        return workers.assign(self.pairs(), self.cfg.scheduling.workers)
+        return workers.assign(self.pairs(), self.worker_count)
 
     def schedulers(self, worker: int | None, submit: workers.Submit) -> list[ProbeScheduler]:
         """One scheduler per location, over all targets or over one worker's share."""
@@ -179,7 +184,7 @@ class App:
         if self.cfg.scheduling.workers:
             owners = self.wiring.assignment()
             self.pool = workers.WorkerPool(
-                self.cfg.scheduling.workers, functools.partial(probe_worker, self.wiring),
+                self.wiring.worker_count, functools.partial(probe_worker, self.wiring),
                 self.pipeline.submit_many, lambda target, loc: owners[(target, loc)])
         else:
             self.schedulers = self.wiring.schedulers(None, self.pipeline.submit)

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from slaguard.app import App
+from probes import PROBES
+from slaguard.app import App, ProbeWiring
 from slaguard.config.loader import parse_config
 from slaguard.domain import Outcome
 from slaguard.store import SQLiteStore
@@ -85,6 +86,13 @@ async def test_probes_run_in_workers_and_land_in_the_record(tmp_path: Path, site
             await app.pool.run_once("t1", "bj")
     finally:
         await app.stop()
+
+
+def test_never_more_workers_than_pairs_to_probe(tmp_path: Path) -> None:
+    wiring = ProbeWiring(config(tmp_path, "http://127.0.0.1:9/", workers=8, targets=3),
+                         ("sh",), PROBES, {})
+    assert wiring.worker_count == 3
+    assert sorted(wiring.assignment().values()) == [0, 1, 2]
 
 
 async def test_scheduled_results_arrive_and_stop_loses_none(tmp_path: Path, site: str) -> None:
