@@ -5,9 +5,10 @@ Version 2 (this one) against version 1:
 * ``results`` keeps a probe's phases as six INTEGER columns instead of a JSON
   text (a phase never measured stays NULL: absent, not 0), about half the bytes
   per result;
-* ``latency_hours`` is new: per (series, UTC hour) the exact histogram of the
-  successful results' durations and their maximum, kept in the transaction that
-  adds the results (see ``slaguard.store.histograms``).
+* ``latency_hours`` and ``latency_days`` are new: per (series, UTC hour) the
+  exact histogram of the successful results' durations and their maximum, and
+  per (series, UTC day) the sum of its hours' histograms, kept in the
+  transaction that adds the results (see ``slaguard.store.histograms``).
 
 A version 1 store is migrated when it is opened, in one transaction: either the
 whole store is at version 2 afterwards or it is left as it was.
@@ -72,6 +73,14 @@ LATENCY_HOURS = """CREATE TABLE IF NOT EXISTS latency_hours (
     PRIMARY KEY (series_id, hour_ms)
 ) WITHOUT ROWID"""
 
+# Always the sum of the day's latency_hours; hist NULL when one of them is NULL.
+LATENCY_DAYS = """CREATE TABLE IF NOT EXISTS latency_days (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    day_ms INTEGER NOT NULL,
+    hist BLOB,
+    PRIMARY KEY (series_id, day_ms)
+) WITHOUT ROWID"""
+
 STATEMENTS = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     SERIES,
@@ -83,6 +92,7 @@ STATEMENTS = (
     # the listing of the results that broke a latency bound starts from it.
     "CREATE INDEX IF NOT EXISTS latency_hours_by_max ON latency_hours "
     "(series_id, hour_ms, max_ms)",
+    LATENCY_DAYS,
 )
 
 
@@ -118,16 +128,22 @@ def _migrate_from_1(db: sqlite3.Connection) -> None:
         "connection FROM results_v1 ORDER BY series_id, ts_ms")
     db.execute("DROP TABLE results_v1")
     db.execute(LATENCY_HOURS)
-    db.executemany("INSERT INTO latency_hours VALUES (?,?,?,?)", _hours_of_results(db))
+    db.executemany("INSERT INTO latency_hours VALUES (?,?,?,?)",
+                   _histograms_of_results(db, histograms.HOUR_MS))
+    db.execute(LATENCY_DAYS)
+    db.executemany("INSERT INTO latency_days VALUES (?,?,?)",
+                   (row[:2] + row[3:] for row in _histograms_of_results(
+                       db, histograms.DAY_MS)))
 
 
-def _hours_of_results(db: sqlite3.Connection) -> Iterator[tuple[int, int, int, bytes | None]]:
-    """latency_hours rows computed from the results table (successful results only)."""
-    h = histograms.HOUR_MS
+def _histograms_of_results(db: sqlite3.Connection, span_ms: int
+                           ) -> Iterator[tuple[int, int, int, bytes | None]]:
+    """(series_id, start, max, histogram) per span, from the results table (successful
+    results only): latency_hours rows, or latency_days rows but for the max."""
     rows = db.execute(
-        f"SELECT series_id, ts_ms - ((ts_ms % {h}) + {h}) % {h} AS hour, duration_ms, "
-        "COUNT(*) FROM results WHERE outcome = 0 GROUP BY series_id, hour, duration_ms "
-        "ORDER BY series_id, hour, duration_ms")
-    for (sid, hour), group in groupby(rows, key=lambda r: (r[0], r[1])):
+        f"SELECT series_id, ts_ms - ((ts_ms % {span_ms}) + {span_ms}) % {span_ms} AS span, "
+        "duration_ms, COUNT(*) FROM results WHERE outcome = 0 "
+        "GROUP BY series_id, span, duration_ms ORDER BY series_id, span, duration_ms")
+    for (sid, start), group in groupby(rows, key=lambda r: (r[0], r[1])):
         counts = {d: n for _s, _h, d, n in group}
-        yield sid, hour, max(counts), histograms.encode(counts)
+        yield sid, start, max(counts), histograms.encode(counts)

@@ -10,10 +10,12 @@ Layout (``slaguard.store.schema``), chosen for the month queries of the evaluato
   transaction as the results: consecutive results with one outcome and no gap
   larger than 2 × interval.  Availability over a month reads runs (a handful
   per series) instead of 86 400 rows per series.
-* ``latency_hours`` per (series, UTC hour) the exact histogram of the successful
-  results' durations, also kept in the same transaction: a month's latency
-  objectives read ~720 histograms per series, and raw rows only for the parts
-  of a period that do not cover a whole hour.
+* ``latency_hours`` / ``latency_days`` per (series, UTC hour) and per (series,
+  UTC day) the exact histogram of the successful results' durations, also kept
+  in the same transaction: a month's latency objectives read ~30 day histograms
+  per series, hour histograms where the period does not cover a whole UTC day
+  (a month in Asia/Shanghai starts at 16:00 UTC), and raw rows only where it
+  does not cover a whole hour.
 
 WAL mode, one writer connection; a result is committed before ``add`` returns,
 so nothing downstream ever sees a result the record does not have.
@@ -72,6 +74,59 @@ def _ints(text: str | None) -> np.ndarray:
     if not text:
         return np.zeros(0, dtype=np.int64)
     return np.fromstring(text, dtype=np.int64, sep=",")
+
+
+def _ceil(ts_ms: int, span_ms: int) -> int:
+    return -(-ts_ms // span_ms) * span_ms
+
+
+def _uncovered(lo: int, hi: int, covered: list[int], span_ms: int) -> list[tuple[int, int]]:
+    """[lo, hi) less the ascending spans ``[c, c + span_ms)`` of ``covered``."""
+    out = []
+    for c in covered:
+        if c > lo:
+            out.append((lo, c))
+        lo = c + span_ms
+    return [*out, (lo, hi)] if lo < hi else out
+
+
+def _histogram(db: sqlite3.Connection, sid: int, from_ms: int, to_ms: int) -> Histogram:
+    hour, day = histograms.HOUR_MS, histograms.DAY_MS
+    first, end = _ceil(from_ms, hour), to_ms - to_ms % hour  # the whole hours
+    if first >= end:
+        return _raw_histogram(db, sid, [(from_ms, to_ms)], [])
+    blobs: list[bytes] = []
+    days: list[int] = []
+    for d, blob in db.execute("SELECT day_ms, hist FROM latency_days WHERE series_id=? "
+                              "AND day_ms>=? AND day_ms<?",
+                              (sid, _ceil(from_ms, day), to_ms - to_ms % day)):
+        if blob is not None:  # else: read from its hours
+            blobs.append(blob)
+            days.append(d)
+    raw = [(from_ms, first), (end, to_ms)]
+    for lo, hi in _uncovered(first, end, days, day):
+        for h, blob in db.execute("SELECT hour_ms, hist FROM latency_hours WHERE "
+                                  "series_id=? AND hour_ms>=? AND hour_ms<?", (sid, lo, hi)):
+            if blob is None:
+                raw.append((h, h + hour))
+            else:
+                blobs.append(blob)
+    return _raw_histogram(db, sid, raw, blobs)
+
+
+def _raw_histogram(db: sqlite3.Connection, sid: int, ranges: list[tuple[int, int]],
+                   blobs: list[bytes]) -> Histogram:
+    """The stored ``blobs`` merged with the successful results of the raw ``ranges``."""
+    values, counts = histograms.pairs(blobs)
+    for lo, hi in ranges:
+        if lo < hi:
+            (text,) = db.execute(
+                "SELECT group_concat(duration_ms) FROM results WHERE series_id=? "
+                "AND ts_ms>=? AND ts_ms<? AND outcome=0", (sid, lo, hi)).fetchone()
+            d = _ints(text)
+            values = np.concatenate((values, d))
+            counts = np.concatenate((counts, np.ones(d.size, dtype=np.int64)))
+    return merge_counts(values, counts)
 
 
 class SQLiteStore:
@@ -238,40 +293,12 @@ class SQLiteStore:
     def latency_histograms(self, targets: Iterable[str], from_ms: int, to_ms: int
                            ) -> dict[tuple[str, str], Histogram]:
         """Per series, the exact histogram (distinct ascending durations, their counts)
-        of the successful results in [from, to): whole hours from ``latency_hours``,
-        the rest (a period's partial first and last hours, hours kept without a
-        histogram) from the raw rows."""
+        of the successful results in [from, to): whole UTC days from ``latency_days``,
+        other whole hours from ``latency_hours``, the rest (a period's partial first
+        and last hours, hours kept without a histogram) from the raw rows."""
         db = self._reader()
-        return {(info.target, info.location): self._histogram(db, info.id, from_ms, to_ms)
+        return {(info.target, info.location): _histogram(db, info.id, from_ms, to_ms)
                 for info in self._selected(targets)}
-
-    @staticmethod
-    def _histogram(db: sqlite3.Connection, sid: int, from_ms: int, to_ms: int) -> Histogram:
-        hour = histograms.HOUR_MS
-        first, end = -(-from_ms // hour) * hour, to_ms - to_ms % hour  # the whole hours
-        blobs: list[bytes] = []
-        raw: list[tuple[int, int]] = []
-        if first >= end:
-            raw.append((from_ms, to_ms))
-        else:
-            for h, blob in db.execute("SELECT hour_ms, hist FROM latency_hours WHERE "
-                                      "series_id=? AND hour_ms>=? AND hour_ms<?",
-                                      (sid, first, end)):
-                if blob is None:
-                    raw.append((h, h + hour))
-                else:
-                    blobs.append(blob)
-            raw += [(from_ms, first), (end, to_ms)]
-        values, counts = histograms.pairs(blobs)
-        for lo, hi in raw:
-            if lo < hi:
-                (text,) = db.execute(
-                    "SELECT group_concat(duration_ms) FROM results WHERE series_id=? "
-                    "AND ts_ms>=? AND ts_ms<? AND outcome=0", (sid, lo, hi)).fetchone()
-                d = _ints(text)
-                values = np.concatenate((values, d))
-                counts = np.concatenate((counts, np.ones(d.size, dtype=np.int64)))
-        return merge_counts(values, counts)
 
     def first_above(self, targets: Iterable[str], from_ms: int, to_ms: int, limit_ms: int,
                     max_listed: int) -> list[tuple[int, str, str, int]]:

@@ -28,6 +28,7 @@ from slaguard.domain import PHASES, Outcome, ProbeResult
 from slaguard.errors import StoreError
 from slaguard.store import histograms
 from slaguard.store.schema import RESULT_COLUMNS
+from slo.latency import merge_counts
 
 OUTCOME_CODE = {Outcome.SUCCESS: 0, Outcome.FAILURE: 1, Outcome.UNKNOWN: 2}
 SUCCESS = 0
@@ -67,6 +68,8 @@ class _Series:
     run_dirty: bool = False
     hour: int | None = None  # the hour ``hist`` counts
     hist: dict[int, int] = field(default_factory=dict)
+    # UTC days whose latency_days row must be recomputed from their hours.
+    stale_days: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class TxWriter:
     def __init__(self, db: sqlite3.Connection):
         self.db = db
         self._series: dict[tuple[str, str], _Series] = {}
+        self._by_id: dict[int, _Series] = {}
         # Counts of hours a series has moved past, written after each add.
         self._ready: dict[tuple[int, int], dict[int, int]] = {}
         self._failed = False
@@ -133,7 +137,7 @@ class TxWriter:
             s.service, s.kind, s.interval_ms = r.service, r.kind, interval_ms
             return s
         s = _Series(int(row[0]), r.service, r.kind, interval_ms, self._last_run(int(row[0])))
-        self._series[(r.target, r.location)] = s
+        self._series[(r.target, r.location)] = self._by_id[s.id] = s
         return s
 
     def _last_run(self, sid: int) -> OpenRun | None:
@@ -190,10 +194,13 @@ class TxWriter:
         ready = self._ready.setdefault((s.id, s.hour), {})
         for v, c in s.hist.items():
             ready[v] = ready.get(v, 0) + c
+        s.stale_days.add(histograms.day_of(s.hour))
         s.hour, s.hist = None, {}
 
     def _flush_ready(self) -> None:
-        """Add the retired hours' counts to ``latency_hours`` (read, merge, write)."""
+        """Add the retired hours' counts to ``latency_hours`` (read, merge, write), then
+        recompute the days they changed, except a day the series is still in: its
+        next hour would change it again (``finish`` retires every hour first)."""
         rows = []
         for (sid, hour), counts in self._ready.items():
             old = self.db.execute("SELECT max_ms, hist FROM latency_hours WHERE series_id=? "
@@ -204,7 +211,22 @@ class TxWriter:
                 rows.append((sid, hour, max(old[0], *counts),
                              histograms.merged(old[1], counts)))
         self.db.executemany("INSERT OR REPLACE INTO latency_hours VALUES (?,?,?,?)", rows)
+        for sid in {sid for sid, _hour in self._ready}:
+            s = self._by_id[sid]
+            current = None if s.hour is None else histograms.day_of(s.hour)
+            for day in s.stale_days - {current}:
+                self._write_day(s.id, day)
+            s.stale_days &= {current}
         self._ready.clear()
+
+    def _write_day(self, sid: int, day: int) -> None:
+        """A day's histogram as the sum of its hours' (none when one of them has none)."""
+        blobs = [b for (b,) in self.db.execute(
+            "SELECT hist FROM latency_hours WHERE series_id=? AND hour_ms>=? AND hour_ms<?",
+            (sid, day, day + histograms.DAY_MS))]
+        hist = None if None in blobs else histograms.encode_arrays(
+            *merge_counts(*histograms.pairs(blobs)))
+        self.db.execute("INSERT OR REPLACE INTO latency_days VALUES (?,?,?)", (sid, day, hist))
 
     # -- the slow path ----------------------------------------------------------------
 

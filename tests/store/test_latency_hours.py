@@ -1,4 +1,5 @@
-"""Hourly latency histograms: the store's summary must give exactly what the raw rows give."""
+"""Latency histograms (hours, days): the store's summary must give exactly what the raw
+rows give."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from hypothesis import strategies as st
 import slo
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.evaluation import latency_histograms
-from slaguard.store import SQLiteStore
+from slaguard.store import SQLiteStore, histograms
 from slo.latency import LatencyResult, evaluate_latency, evaluate_latency_histograms
 from slo.model import LatencyBound, LatencyObjective
 
 S, F, U = Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNKNOWN
 HOUR = 3_600_000
+DAY = 24 * HOUR
 T0 = 1_790_784_000_000  # 2026-10-01T00:00:00+08:00, a whole UTC hour
 INTERVALS = {"api": 30_000, "web": 30_000, "other": 30_000}
 API = LatencyObjective("api", ("api",), (LatencyBound("mean", 300), LatencyBound("p95", 400),
@@ -57,6 +59,29 @@ def both_paths(store: SQLiteStore, objectives: Sequence[LatencyObjective], lo: i
 def assert_same(store: SQLiteStore, lo: int, hi: int, max_listed: int = 50) -> None:
     for raw, hist in both_paths(store, [API, BOTH], lo, hi, max_listed):
         assert hist == raw
+    assert_days_sum_their_hours(store)
+
+
+def assert_days_sum_their_hours(store: SQLiteStore) -> None:
+    db = store._reader()
+    hours: dict[tuple[int, int], list[bytes | None]] = {}
+    for sid, hour, blob in db.execute("SELECT series_id, hour_ms, hist FROM latency_hours"):
+        hours.setdefault((sid, histograms.day_of(hour)), []).append(blob)
+    days = {(sid, day): blob for sid, day, blob in db.execute(
+        "SELECT series_id, day_ms, hist FROM latency_days")}
+    assert set(days) == set(hours)
+    for key, blobs in hours.items():
+        if any(b is None for b in blobs):
+            assert days[key] is None
+        else:
+            day = days[key]
+            assert day is not None
+            total: dict[int, int] = {}
+            for b in blobs:
+                assert b is not None
+                for v, c in histograms.decode(b).items():
+                    total[v] = total.get(v, 0) + c
+            assert histograms.decode(day) == total
 
 
 def test_a_day_of_two_locations_and_an_other_target(store: SQLiteStore) -> None:
@@ -168,17 +193,19 @@ def test_first_above_reads_only_hours_above_the_limit(store: SQLiteStore) -> Non
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 3 * 120 - 1), st.sampled_from(["sh", "bj"]),
+@given(st.lists(st.tuples(st.integers(0, 3 * 24 * 6 - 1), st.sampled_from(["sh", "bj"]),
                           st.integers(0, 12), st.sampled_from([S, S, S, F, U])),
                 min_size=1, max_size=300),
-       st.integers(1, 40), st.integers(0, 3 * HOUR), st.integers(0, 3 * HOUR),
+       st.integers(1, 40), st.integers(0, 3 * DAY), st.integers(0, 3 * DAY),
        st.integers(1, 5), st.randoms(use_true_random=False))
 def test_histograms_equal_raw_whatever_the_arrival(
         items: list[tuple[int, str, int, Outcome]], chunk: int, a: int, b: int,
         max_listed: int, rnd: random.Random) -> None:
-    """Random results (few distinct durations: ties), arriving in random order and
-    chunks (back-fill, duplicates, several transactions), over a random window."""
-    rs = [result(T0 + slot * 30_000, 100 + 50 * d, outcome, "api" if d % 3 else "web", loc)
+    """Random results over three days (few distinct durations: ties), arriving in random
+    order and chunks (back-fill, duplicates, several transactions), over a random window
+    (whole days, whole hours and raw edges)."""
+    rs = [result(T0 - 7 * HOUR + slot * 600_000 + 7 * d, 100 + 50 * d, outcome,
+                 "api" if d % 3 else "web", loc)
           for slot, loc, d, outcome in items]
     rnd.shuffle(rs)
     store = SQLiteStore(":memory:")
@@ -189,6 +216,7 @@ def test_histograms_equal_raw_whatever_the_arrival(
                     store.add_in(db, rs[k:min(k + chunk, i + chunk * 3)], INTERVALS)
         lo, hi = T0 + min(a, b), T0 + max(a, b)
         assert_same(store, lo, hi, max_listed)
-        assert_same(store, T0, T0 + 3 * HOUR, max_listed)
+        assert_same(store, T0 - 8 * HOUR, T0 + 3 * DAY, max_listed)
+        assert_same(store, T0 + 3 * HOUR, T0 + 2 * DAY - 16 * HOUR, max_listed)
     finally:
         store.close()

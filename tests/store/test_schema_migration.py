@@ -104,10 +104,15 @@ def test_a_schema_1_store_is_migrated_on_open(tmp_path: Path) -> None:
         # Histograms were built from the old rows, one per hour with a success.
         hours = store._db.execute("SELECT hour_ms FROM latency_hours ORDER BY hour_ms").fetchall()
         assert hours == [(T0 - 3_600_000,), (T0,), (T0 + 3_600_000,)]
+        days = store._db.execute("SELECT day_ms FROM latency_days").fetchall()
+        assert days == [(T0 - 16 * 3_600_000,)]  # T0 is 16:00 UTC: one UTC day
         values, counts = store.latency_histograms(["web"], T0 - 3_600_000, T0 + 7_200_000)[
             ("web", "sh")]
         successes = sorted(r.duration_ms for r in rs if r.outcome is S)
         assert [int(v) for v, c in zip(values, counts, strict=True) for _ in range(c)] == successes
+        whole_day = store.latency_histograms(["web"], T0 - 16 * 3_600_000, T0 + 8 * 3_600_000)
+        assert [a.tolist() for a in whole_day[("web", "sh")]] == [values.tolist(),
+                                                                 counts.tolist()]
         # And it goes on as a schema 2 store: the open run continues.
         store.add([ProbeResult(rs[-1].ts_ms + 30_000, "web", "core", "sh", "http", S, 120)],
                   INTERVALS)
@@ -123,10 +128,10 @@ def test_a_failed_migration_leaves_the_schema_1_store_as_it_was(
     path = tmp_path / "old.db"
     write_v1(path, v1_results())
 
-    def broken(db: sqlite3.Connection) -> list[tuple[int, int, int, bytes]]:
+    def broken(db: sqlite3.Connection, span_ms: int) -> list[tuple[int, int, int, bytes]]:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(schema, "_hours_of_results", broken)
+    monkeypatch.setattr(schema, "_histograms_of_results", broken)
     with pytest.raises(sqlite3.OperationalError):
         SQLiteStore(path)
     db = sqlite3.connect(path)
