@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from slo.latency import merge_counts
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 _INT32 = np.dtype("<i4")
@@ -35,10 +37,9 @@ def day_of(ts_ms: int) -> int:
 
 def encode(counts: Mapping[int, int]) -> bytes | None:
     """The blob of ``{duration_ms: count}``; ``None`` when a number does not fit."""
-    items = sorted(counts.items())
-    if items[0][0] < _LOW or items[-1][0] > _HIGH or max(counts.values()) > _HIGH:
-        return None
-    return np.array(items, dtype=_INT32).tobytes()
+    values, counts_ = _arrays(counts)
+    order = np.argsort(values)
+    return encode_arrays(values[order], counts_[order])
 
 
 def encode_arrays(values: NDArray[np.int64], counts: NDArray[np.int64]) -> bytes | None:
@@ -59,10 +60,17 @@ def merged(blob: bytes | None, counts: Mapping[int, int]) -> bytes | None:
     """``counts`` added to an hour's stored histogram (``None`` stays ``None``)."""
     if blob is None:
         return None
-    total = decode(blob)
-    for v, c in counts.items():
-        total[v] = total.get(v, 0) + c
-    return encode(total)
+    old_values, old_counts = pairs([blob])
+    new_values, new_counts = _arrays(counts)
+    return encode_arrays(*merge_counts(np.concatenate((old_values, new_values)),
+                                       np.concatenate((old_counts, new_counts))))
+
+
+def _arrays(counts: Mapping[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    # Durations fit 64 bits: SQLite has refused the result row before its count comes here.
+    n = len(counts)
+    return (np.fromiter(counts.keys(), dtype=np.int64, count=n),
+            np.fromiter(counts.values(), dtype=np.int64, count=n))
 
 
 def pairs(blobs: Sequence[bytes]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -7,8 +7,8 @@ Version 2 (this one) against version 1:
   per result;
 * ``latency_hours`` and ``latency_days`` are new: per (series, UTC hour) the
   exact histogram of the successful results' durations and their maximum, and
-  per (series, UTC day) the sum of its hours' histograms, kept in the
-  transaction that adds the results (see ``slaguard.store.histograms``).
+  per (series, UTC day it has left) the sum of its hours' histograms, kept in
+  the transaction that adds the results (see ``slaguard.store.histograms``).
 
 A version 1 store is migrated when it is opened, in one transaction: either the
 whole store is at version 2 afterwards or it is left as it was.
@@ -73,7 +73,8 @@ LATENCY_HOURS = """CREATE TABLE IF NOT EXISTS latency_hours (
     PRIMARY KEY (series_id, hour_ms)
 ) WITHOUT ROWID"""
 
-# Always the sum of the day's latency_hours; hist NULL when one of them is NULL.
+# The sum of the day's latency_hours (hist NULL when one of them is NULL), for the
+# days a series has left; readers take a day without a row from its hours.
 LATENCY_DAYS = """CREATE TABLE IF NOT EXISTS latency_days (
     series_id INTEGER NOT NULL REFERENCES series(id),
     day_ms INTEGER NOT NULL,

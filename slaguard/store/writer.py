@@ -68,8 +68,11 @@ class _Series:
     run_dirty: bool = False
     hour: int | None = None  # the hour ``hist`` counts
     hist: dict[int, int] = field(default_factory=dict)
-    # UTC days whose latency_days row must be recomputed from their hours.
+    # UTC days whose hours changed (their latency_days row is stale).
     stale_days: set[int] = field(default_factory=set)
+    # The day of the newest result when the days were last looked after: when the
+    # series has left it since, it gets its row.
+    known_day: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,8 @@ class TxWriter:
             self._write_run(s)
             self._retire_hour(s)
         self._flush_ready()
+        for s in self._series.values():
+            self._keep_days(s)
 
     # -- series -----------------------------------------------------------------------
 
@@ -136,7 +141,9 @@ class TxWriter:
         if s is not None:
             s.service, s.kind, s.interval_ms = r.service, r.kind, interval_ms
             return s
-        s = _Series(int(row[0]), r.service, r.kind, interval_ms, self._last_run(int(row[0])))
+        run = self._last_run(int(row[0]))
+        s = _Series(int(row[0]), r.service, r.kind, interval_ms, run,
+                    known_day=None if run is None else histograms.day_of(run[2]))
         self._series[(r.target, r.location)] = self._by_id[s.id] = s
         return s
 
@@ -199,8 +206,7 @@ class TxWriter:
 
     def _flush_ready(self) -> None:
         """Add the retired hours' counts to ``latency_hours`` (read, merge, write), then
-        recompute the days they changed, except a day the series is still in: its
-        next hour would change it again (``finish`` retires every hour first)."""
+        look after the days of the series they belong to."""
         rows = []
         for (sid, hour), counts in self._ready.items():
             old = self.db.execute("SELECT max_ms, hist FROM latency_hours WHERE series_id=? "
@@ -211,22 +217,39 @@ class TxWriter:
                 rows.append((sid, hour, max(old[0], *counts),
                              histograms.merged(old[1], counts)))
         self.db.executemany("INSERT OR REPLACE INTO latency_hours VALUES (?,?,?,?)", rows)
-        for sid in {sid for sid, _hour in self._ready}:
-            s = self._by_id[sid]
-            current = None if s.hour is None else histograms.day_of(s.hour)
-            for day in s.stale_days - {current}:
-                self._write_day(s.id, day)
-            s.stale_days &= {current}
+        sids = {sid for sid, _hour in self._ready}
         self._ready.clear()
+        for sid in sids:
+            self._keep_days(self._by_id[sid])
+
+    def _keep_days(self, s: _Series) -> None:
+        """``latency_days`` holds a row for each day a series has left, the sum of its
+        hours; the day of its newest result keeps none (readers take its hours), so
+        the live pipeline, which adds to that day all day long, never rewrites a
+        day's histogram."""
+        if s.run is None:
+            return
+        newest = histograms.day_of(s.run[2])
+        if s.known_day is not None and s.known_day < newest:
+            s.stale_days.add(s.known_day)  # the day the series has just left
+        for day in s.stale_days:
+            if day < newest:
+                self._write_day(s.id, day)
+            else:
+                self.db.execute("DELETE FROM latency_days WHERE series_id=? AND day_ms=?",
+                                (s.id, day))
+        s.stale_days, s.known_day = set(), newest
 
     def _write_day(self, sid: int, day: int) -> None:
         """A day's histogram as the sum of its hours' (none when one of them has none)."""
         blobs = [b for (b,) in self.db.execute(
             "SELECT hist FROM latency_hours WHERE series_id=? AND hour_ms>=? AND hour_ms<?",
             (sid, day, day + histograms.DAY_MS))]
-        hist = None if None in blobs else histograms.encode_arrays(
-            *merge_counts(*histograms.pairs(blobs)))
-        self.db.execute("INSERT OR REPLACE INTO latency_days VALUES (?,?,?)", (sid, day, hist))
+        if blobs:
+            hist = None if None in blobs else histograms.encode_arrays(
+                *merge_counts(*histograms.pairs(blobs)))
+            self.db.execute("INSERT OR REPLACE INTO latency_days VALUES (?,?,?)",
+                            (sid, day, hist))
 
     # -- the slow path ----------------------------------------------------------------
 
