@@ -27,7 +27,7 @@ explains every figure and the caveats.
    the results LiveState counted and the ``slaguard_probe_results_total``
    the Prometheus registry exposes are counted and reported beside the probes.
 5. Timing error: ``--timing-probes`` sequential probes of ``/delay`` per
-   engine; error = ``probe_duration_seconds`` − 20 ms for both (blackbox's
+   engine, the engines taking turns probe by probe; error = ``probe_duration_seconds`` − 20 ms for both (blackbox's
    ``/probe`` response; slaguard's ``result.duration_us``, which its
    ``/metrics`` exports as ``probe_duration_seconds``).
 
@@ -457,6 +457,13 @@ def merge_windows(windows: list[Window]) -> dict[str, Any]:
     return doc
 
 
+@dataclass(frozen=True)
+class DelaySample:
+    error_ms: float  # measured duration − 20 ms
+    wall_ms: float  # the caller's round trip − 20 ms
+    integer_error_ms: float | None = None  # slaguard's record: integer ms
+
+
 class Engine:
     """One side of the comparison: warm-up + measured windows, then timing."""
 
@@ -479,6 +486,13 @@ class Engine:
         raise NotImplementedError
 
     async def probe_plain(self, i: int) -> str | None:
+        raise NotImplementedError
+
+    async def delay_probe(self) -> DelaySample | None:
+        """One probe of /delay; None when it failed."""
+        raise NotImplementedError
+
+    def timing_doc(self, samples: list[DelaySample], failed: int) -> dict[str, Any]:
         raise NotImplementedError
 
     async def window(self, args: argparse.Namespace) -> Window:
@@ -577,33 +591,24 @@ class Blackbox(Engine):
                          "cpu": cpu_report(cpu, w.completed, "request")}
         return out
 
-    async def timing(self, args: argparse.Namespace) -> dict[str, Any]:
-        log(f"blackbox: {args.timing_probes} sequential probes of /delay")
-        errors, driver_wall = [], []
-        delay_probe = self.probe_url(self.urls["delay"])
-        failed = 0
-        await target_stats(self.session, self.urls["base"], reset=True)
-        for i in range(args.timing_probes + 5):
-            t0 = time.perf_counter_ns()
-            async with self.session.get(delay_probe) as resp:
-                text = await resp.text()
-            wall_ms = (time.perf_counter_ns() - t0) / 1e6
-            m, s = _DURATION.search(text), _SUCCESS.search(text)
-            if i < 5:  # warm-up
-                continue
-            if not (m and s and s.group(1) == "1"):
-                failed += 1
-                continue
-            errors.append(float(m.group(1)) * 1000 - DELAY_MS)
-            driver_wall.append(wall_ms - DELAY_MS)
-        server = await target_stats(self.session, self.urls["base"], reset=True)
+    async def delay_probe(self) -> DelaySample | None:
+        t0 = time.perf_counter_ns()
+        async with self.session.get(self.probe_url(self.urls["delay"])) as resp:
+            text = await resp.text()
+        wall_ms = (time.perf_counter_ns() - t0) / 1e6
+        m, s = _DURATION.search(text), _SUCCESS.search(text)
+        if not (m and s and s.group(1) == "1"):
+            return None
+        return DelaySample(float(m.group(1)) * 1000 - DELAY_MS, wall_ms - DELAY_MS)
+
+    def timing_doc(self, samples: list[DelaySample], failed: int) -> dict[str, Any]:
         return {
             "timing_error_ms": {
                 "source": "probe_duration_seconds − 20 ms",
-                "probes": len(errors), "failed": failed, **summary_ms(errors),
+                "probes": len(samples), "failed": failed,
+                **summary_ms([x.error_ms for x in samples]),
             },
-            "driver_round_trip_minus_20ms": summary_ms(driver_wall),
-            "target_delay_handler_ms": server,
+            "driver_round_trip_minus_20ms": summary_ms([x.wall_ms for x in samples]),
         }
 
 
@@ -786,42 +791,57 @@ class Slaguard(Engine):
         }
         return doc
 
-    async def timing(self, args: argparse.Namespace) -> dict[str, Any]:
-        log(f"slaguard: {args.timing_probes} sequential probes of /delay")
-        errors, errors_ms, wall = [], [], []
-        failed = 0
-        async with aiohttp.ClientSession() as session:
-            await target_stats(session, self.urls["base"], reset=True)
-            for i in range(args.timing_probes + 5):
-                t0 = time.perf_counter_ns()
-                r = await self.app.run_once("delay")
-                wall_ms = (time.perf_counter_ns() - t0) / 1e6
-                if i < 5:  # warm-up
-                    continue
-                if r.outcome is not Outcome.SUCCESS:
-                    failed += 1
-                    continue
-                assert r.duration_us is not None
-                errors.append(r.duration_us / 1000 - DELAY_MS)
-                errors_ms.append(float(r.duration_ms - DELAY_MS))
-                wall.append(wall_ms - DELAY_MS)
-            server = await target_stats(session, self.urls["base"], reset=True)
-        await flush(self.app, args)
+    async def delay_probe(self) -> DelaySample | None:
+        t0 = time.perf_counter_ns()
+        r = await self.app.run_once("delay")
+        wall_ms = (time.perf_counter_ns() - t0) / 1e6
+        if r.outcome is not Outcome.SUCCESS:
+            return None
+        assert r.duration_us is not None
+        return DelaySample(r.duration_us / 1000 - DELAY_MS, wall_ms - DELAY_MS,
+                           float(r.duration_ms - DELAY_MS))
+
+    def timing_doc(self, samples: list[DelaySample], failed: int) -> dict[str, Any]:
         return {
             "timing_error_ms": {
                 "source": "result.duration_us − 20 ms: what slaguard's /metrics exports as "
                           "probe_duration_seconds, like blackbox's figure",
-                "probes": len(errors), "failed": failed, **summary_ms(errors),
+                "probes": len(samples), "failed": failed,
+                **summary_ms([x.error_ms for x in samples]),
             },
             "timing_error_integer_ms": {
                 "source": "result.duration_ms − 20 ms (the record's integer ms, rounded "
                           "half up)",
-                **summary_ms(errors_ms),
+                **summary_ms([x.integer_error_ms for x in samples
+                              if x.integer_error_ms is not None]),
             },
-            "timing_rows_committed": len(self.app.store.results(target="delay")),
-            "run_once_wall_minus_20ms": summary_ms(wall),
-            "target_delay_handler_ms": server,
+            "run_once_wall_minus_20ms": summary_ms([x.wall_ms for x in samples]),
         }
+
+
+async def timing(engines: tuple[Engine, Engine], urls: dict[str, str],
+                 args: argparse.Namespace) -> tuple[dict[str, Any], ...]:
+    """Sequential probes of /delay, the engines taking turns (A B, B A, ...), so
+    both see the machine in the same state: ``--timing-probes`` each, after 5
+    unreported warm-up probes each."""
+    log(f"timing: {args.timing_probes} sequential probes of /delay per engine, interleaved")
+    samples: dict[str, list[DelaySample]] = {e.name: [] for e in engines}
+    failed = dict.fromkeys(samples, 0)
+    async with aiohttp.ClientSession() as session:
+        for e in engines:
+            for _ in range(5):
+                await e.delay_probe()
+        await target_stats(session, urls["base"], reset=True)
+        for i in range(args.timing_probes):
+            for e in (engines if i % 2 == 0 else engines[::-1]):
+                sample = await e.delay_probe()
+                if sample is None:
+                    failed[e.name] += 1
+                else:
+                    samples[e.name].append(sample)
+        server = await target_stats(session, urls["base"], reset=True)
+    return tuple({**e.timing_doc(samples[e.name], failed[e.name]),
+                  "target_delay_handler_ms": server} for e in engines)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -878,8 +898,9 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
         for r in range(args.rounds):
             for engine in ((bb, sg) if r % 2 == 0 else (sg, bb)):
                 await engine.window(args)
-        bb_timing = await bb.timing(args)
-        sg_timing = await sg.timing(args)
+        bb_timing, sg_timing = await timing((bb, sg), urls, args)
+        await flush(sg.app, args)
+        sg_timing["timing_rows_committed"] = len(sg.app.store.results(target="delay"))
     finally:
         await sg.stop(args)
         await bb.stop(args)
