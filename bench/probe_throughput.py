@@ -27,9 +27,10 @@ explains every figure and the caveats.
    the results LiveState counted and the ``slaguard_probe_results_total``
    the Prometheus registry exposes are counted and reported beside the probes.
 5. Timing error: ``--timing-probes`` sequential probes of ``/delay`` per
-   engine, the engines taking turns probe by probe; error = ``probe_duration_seconds`` − 20 ms for both (blackbox's
-   ``/probe`` response; slaguard's ``result.duration_us``, which its
-   ``/metrics`` exports as ``probe_duration_seconds``).
+   engine, the engines taking turns probe by probe; error =
+   ``probe_duration_seconds`` − 20 ms for both (blackbox's ``/probe``
+   response; slaguard's ``result.duration_us``, which its ``/metrics`` exports
+   as ``probe_duration_seconds``).
 
 Both engines make cold probes: blackbox disables keep-alive and builds a new
 client per probe; slaguard's http targets default to ``connection: cold``
