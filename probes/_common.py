@@ -139,12 +139,18 @@ async def run_probe(
     )
 
 
+_LOOP_CLOCK_S = 0.001  # the coarsest event-loop clock tick we run on (uvloop)
+
+
 async def _attempt(
     target: TargetBase, session: aiohttp.ClientSession, obs: Observation, exchange: Exchange
 ) -> ProbeError | None:
     # One deadline for the whole probe (connect, upload, headers and body);
     # aiohttp's own timeouts are off so there is exactly one way to time out.
-    deadline = asyncio.timeout(target.timeout.total_seconds())
+    # uvloop's clock ticks in whole milliseconds and is read at the start of a
+    # loop turn, so a deadline of exactly the timeout can fire up to 1 ms early;
+    # a probe must never be cut off before its timeout has really elapsed.
+    deadline = asyncio.timeout(target.timeout.total_seconds() + _LOOP_CLOCK_S)
     try:
         async with deadline:
             with obs.trace.running():
