@@ -31,7 +31,6 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -50,7 +49,7 @@ from alerting.service import AlertingService, incident_ids
 from alerting.store import IncidentRecord, LogEntry, MaintenanceRecord
 from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
 from slo.model import MaintenanceSpec
-from slo.periods import Period, month_containing, parse_month, rfc3339, to_ms
+from slo.periods import Period, month_containing, parse_month, parse_rfc3339, rfc3339
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -232,16 +231,6 @@ def _priority(value: Any) -> Priority:
     return Priority(value)
 
 
-def _instant(value: Any, key: str) -> int:
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{key}: expected RFC 3339, got {value!r}") from None
-    if dt.tzinfo is None:
-        raise ValueError(f"{key}: a UTC offset is required, got {value!r}")
-    return to_ms(dt)
-
-
 def _incident_id(request: web.Request) -> int:
     return int(request.match_info["id"].removeprefix("INC-"))
 
@@ -375,12 +364,12 @@ def _window(api: AlertingApi, doc: Mapping[str, Any]) -> MaintenanceSpec:
     if not isinstance(services, list) or not services or not all(
             isinstance(s, str) for s in services):
         raise ValueError("services: expected a non-empty list of service names")
-    start, end = _instant(doc.get("start"), "start"), _instant(doc.get("end"), "end")
+    start, end = parse_rfc3339(doc.get("start"), "start"), parse_rfc3339(doc.get("end"), "end")
     if end <= start:
         raise ValueError("end: must be after start")
     announced = doc.get("announced")
     return MaintenanceSpec(window_id, tuple(_service(api, s) for s in services), start, end,
-                           None if announced is None else _instant(announced, "announced"),
+                           None if announced is None else parse_rfc3339(announced, "announced"),
                            str(doc.get("title") or ""))
 
 
@@ -414,7 +403,7 @@ async def announce_maintenance(request: web.Request) -> web.Response:
     api = _api(request)
     doc = await body(request) if request.can_read_body else {}
     at = doc.get("announced")
-    announced = api.service.clock.now_ms() if at is None else _instant(at, "announced")
+    announced = api.service.clock.now_ms() if at is None else parse_rfc3339(at, "announced")
     record = await asyncio.to_thread(_announce, api, request.match_info["id"], announced)
     return reply({"maintenance": maintenance_json(record, api.timezone)})
 

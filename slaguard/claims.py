@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ from slaguard.statement_job import StatementLifecycle, StatementLifecycleError
 from slaguard.statements import customer as find_customer
 from slaguard.store.db import TableStore
 from slo.availability import Outage
-from slo.periods import Period, local_date, rfc3339, to_ms
+from slo.periods import Period, local_date, parse_rfc3339, rfc3339
 from slo.statement import CLAIM_WINDOW_DAYS
 
 SCHEMA = """
@@ -390,16 +390,6 @@ def _evidence(value: Any) -> tuple[str, ...]:
     return tuple(_text(v, f"evidence[{i}]") for i, v in enumerate(value))
 
 
-def parse_instant(value: Any, key: str) -> int:
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{key}: expected RFC 3339, got {value!r}") from None
-    if dt.tzinfo is None:
-        raise ValueError(f"{key}: a UTC offset is required, got {value!r}")
-    return to_ms(dt)
-
-
 class ClaimService:
     """The claim process over the claims store, the statements and the SLO report."""
 
@@ -454,8 +444,8 @@ class ClaimService:
         """Checked input of a submission; the stated period defaults to the whole month."""
         find_customer(self.statements.cfg, customer_id)
         period = self.statements.period(month)
-        start_ms = period.start_ms if start is None else parse_instant(start, "start")
-        end_ms = period.end_ms if end is None else parse_instant(end, "end")
+        start_ms = period.start_ms if start is None else parse_rfc3339(start, "start")
+        end_ms = period.end_ms if end is None else parse_rfc3339(end, "end")
         if not period.start_ms <= start_ms < end_ms <= period.end_ms:
             raise ValueError(f"start, end: the stated period must lie within {period.label} "
                              f"[{rfc3339(period.start_ms, period.timezone)}, "

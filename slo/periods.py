@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,6 +35,18 @@ def rfc3339(ms: int, tz: str) -> str:
     """RFC 3339 with the zone's offset; seconds precision when whole, else milliseconds."""
     spec = "seconds" if ms % 1000 == 0 else "milliseconds"
     return from_ms(ms, tz).isoformat(timespec=spec)
+
+
+def parse_rfc3339(value: Any, key: str) -> int:
+    """An RFC 3339 instant with its offset (``Z`` allowed) as epoch ms; ``key``
+    names the field in the error."""
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{key}: expected RFC 3339, got {value!r}") from None
+    if dt.tzinfo is None:
+        raise ValueError(f"{key}: a UTC offset is required, got {value!r}")
+    return to_ms(dt)
 
 
 def local_date(ms: int, tz: str) -> date:
