@@ -194,20 +194,24 @@ async def get_claim(request: web.Request) -> web.Response:
     return reply({"claim": claim_json(claim, api.timezone, log)})
 
 
-@guarded
-async def review(request: web.Request) -> web.Response:
-    api, (who, doc) = _api(request), await _staff(request)
-    claim = await asyncio.to_thread(api.claims.review, _claim_id(request), who,
-                                    _opt_text(doc, "note"))
-    return _claimreply(api, claim)
+def _staff_step(step: Callable[[ClaimService, int | str, Actor, str], Any], text: str
+                ) -> Handler:
+    """A step only staff take, with one optional text (a note, a reference, a reason)."""
+
+    @guarded
+    async def handler(request: web.Request) -> web.Response:
+        api, (who, doc) = _api(request), await _staff(request)
+        claim = await asyncio.to_thread(step, api.claims, _claim_id(request), who,
+                                        _opt_text(doc, text))
+        return _claimreply(api, claim)
+
+    return handler
 
 
-@guarded
-async def confirm_technical(request: web.Request) -> web.Response:
-    api, (who, doc) = _api(request), await _staff(request)
-    claim = await asyncio.to_thread(api.claims.confirm_technical, _claim_id(request), who,
-                                    _opt_text(doc, "note"))
-    return _claimreply(api, claim)
+review = _staff_step(ClaimService.review, "note")
+confirm_technical = _staff_step(ClaimService.confirm_technical, "note")
+execute = _staff_step(ClaimService.execute, "reference")
+reject = _staff_step(ClaimService.reject, "reason")
 
 
 @guarded
@@ -222,22 +226,6 @@ async def confirm(request: web.Request) -> web.Response:
     api, (who, doc) = _api(request), await _acting(request)
     claim = await asyncio.to_thread(api.claims.confirm, _claim_id(request), who,
                                     _opt_text(doc, "settlement") or None)
-    return _claimreply(api, claim)
-
-
-@guarded
-async def execute(request: web.Request) -> web.Response:
-    api, (who, doc) = _api(request), await _staff(request)
-    claim = await asyncio.to_thread(api.claims.execute, _claim_id(request), who,
-                                    _opt_text(doc, "reference"))
-    return _claimreply(api, claim)
-
-
-@guarded
-async def reject(request: web.Request) -> web.Response:
-    api, (who, doc) = _api(request), await _staff(request)
-    claim = await asyncio.to_thread(api.claims.reject, _claim_id(request), who,
-                                    _opt_text(doc, "reason"))
     return _claimreply(api, claim)
 
 
