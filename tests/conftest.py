@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -28,6 +29,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def serve_local(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on a loopback port the kernel picks (no race); stop it with
+    ``runner.cleanup()``."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, int(runner.addresses[0][1])
 
 
 def require_binary(*names: str) -> str:

@@ -24,6 +24,7 @@ from slaguard.config.loader import parse_config
 from slaguard.domain import Outcome
 from slaguard.store import SQLiteStore
 from slaguard.workers import WorkerError, WorkerPool, assign, read_frame
+from tests.conftest import serve_local
 
 
 @pytest.fixture
@@ -33,11 +34,7 @@ async def site() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", ok)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    port = runner.addresses[0][1]
+    runner, port = await serve_local(app)
     yield f"http://127.0.0.1:{port}/"
     await runner.cleanup()
 

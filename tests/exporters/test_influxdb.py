@@ -44,7 +44,7 @@ from slaguard.store import SQLiteStore
 from slo.evaluator import report_from_results
 from slo.model import Policy, ServiceSpec, TargetSpec
 from slo.periods import Period
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port, require_binary, serve_local
 from tests.integration.servers import process
 
 # 2026-10-01T00:00:00+08:00
@@ -533,11 +533,7 @@ async def test_app_ships_results_and_slo_points_to_a_real_victoria_metrics(
 
     target = web.Application()
     target.router.add_get("/", ok)
-    runner = web.AppRunner(target, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    t_port = runner.addresses[0][1]
+    runner, t_port = await serve_local(target)
     with victoria_metrics(binary, vm_port, tmp_path / "vm", tmp_path / "vm.log") as vm:
         cfg, _ = parse_config({
             "version": 1, "storage": {"path": str(tmp_path / "s.db")},

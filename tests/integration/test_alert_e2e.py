@@ -15,7 +15,7 @@ from alerting.amconfig import RouteTiming, render_alertmanager
 from alerting.promrules import RuleOptions, render_rules
 from slaguard.app import App
 from slaguard.config import parse_config
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port, require_binary, serve_local
 from tests.integration.servers import process, prometheus
 
 TOKEN = "e2e-token"
@@ -28,11 +28,7 @@ async def broken_target() -> tuple[web.AppRunner, int]:
 
     app = web.Application()
     app.router.add_get("/", down)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
+    return await serve_local(app)
 
 
 async def test_prometheus_rule_pages_through_alertmanager_into_an_incident(

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from slaguard.app import App
 from slaguard.config import parse_config
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_local
 from tests.integration.servers import prometheus
 
 
@@ -23,11 +23,7 @@ async def start_target() -> tuple[web.AppRunner, int]:
     app = web.Application()
     app.router.add_get("/ok", ok)
     app.router.add_get("/broken", broken)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
+    return await serve_local(app)
 
 
 async def test_prometheus_scrapes_probe_success_for_each_target(tmp_path: Path) -> None:
