@@ -19,9 +19,10 @@ touched.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from slaguard.domain import PHASES, Outcome, ProbeResult
@@ -168,23 +169,14 @@ class TxWriter:
         ts = [r.ts_ms for r in rs]
         if (s.run is not None and ts[0] <= s.run[2]) or not all(map(operator.lt, ts, ts[1:])):
             return False
-        sid, two_intervals, run = s.id, 2 * s.interval_ms, s.run
-        for r in rs:
-            code = OUTCOME_CODE[r.outcome]
-            t = r.ts_ms
-            rows.append(result_row(sid, r, code))
-            # RunBuilder.add, inline on integer codes (this loop runs once a result).
-            if run is None:
-                run = [code, t, t, 1]
-            elif code == run[0] and t - run[2] <= two_intervals:
-                run[2] = t
-                run[3] += 1
-            else:
-                closed.append((sid, run[1], run[2], run[0], run[3]))
-                run = [code, t, t, 1]
+        codes = [OUTCOME_CODE[r.outcome] for r in rs]
+        rows.extend(map(result_row, itertools.repeat(s.id), rs, codes))
+        s.run = _fold(s.id, s.run, zip(ts, codes, strict=True), 2 * s.interval_ms,
+                      closed)
+        s.run_dirty = True
+        for r, code in zip(rs, codes, strict=True):
             if code == SUCCESS:
-                self._count(s, t, r.duration_ms)
-        s.run, s.run_dirty = run, True
+                self._count(s, r.ts_ms, r.duration_ms)
         return True
 
     def _count(self, s: _Series, ts: int, duration_ms: int) -> None:
@@ -294,21 +286,29 @@ class TxWriter:
                               "AND start_ms<=?", (s.id, from_ts)).fetchone()
         start = from_ts if row[0] is None else row[0]
         self.db.execute("DELETE FROM runs WHERE series_id=? AND start_ms>=?", (s.id, start))
-        run = self._last_run(s.id)
         closed: list[RunRow] = []
-        two_intervals = 2 * s.interval_ms
-        for t, code in self.db.execute("SELECT ts_ms, outcome FROM results WHERE series_id=? "
-                                       "AND ts_ms>=? ORDER BY ts_ms", (s.id, start)):
-            if run is None:
-                run = [code, t, t, 1]
-            elif code == run[0] and t - run[2] <= two_intervals:
-                run[2] = t
-                run[3] += 1
-            else:
-                closed.append((s.id, run[1], run[2], run[0], run[3]))
-                run = [code, t, t, 1]
+        s.run = _fold(s.id, self._last_run(s.id), self.db.execute(
+            "SELECT ts_ms, outcome FROM results WHERE series_id=? AND ts_ms>=? ORDER BY ts_ms",
+            (s.id, start)), 2 * s.interval_ms, closed)
+        s.run_dirty = True
         self.db.executemany(UPSERT_RUN, closed)
-        s.run, s.run_dirty = run, True
+
+
+def _fold(sid: int, run: OpenRun | None, items: Iterable[tuple[int, int]], two_intervals: int,
+          closed: list[RunRow]) -> OpenRun | None:
+    """``slo.runs.RunBuilder.add`` on integer outcome codes, for time-ordered (ts, code)
+    pairs: extends ``run``, appends the runs it closes to ``closed``, returns the open one.
+    (The builder's objects cost more than the rest of adding a result.)"""
+    for t, code in items:
+        if run is None:
+            run = [code, t, t, 1]
+        elif code == run[0] and t - run[2] <= two_intervals:
+            run[2] = t
+            run[3] += 1
+        else:
+            closed.append((sid, run[1], run[2], run[0], run[3]))
+            run = [code, t, t, 1]
+    return run
 
 
 def _by_series(results: Sequence[ProbeResult], intervals: dict[str, int]
