@@ -10,7 +10,7 @@ Endpoints:
                  overshoot of the nominal delay, which every engine sees alike),
                  ``?reset=1`` clears the samples after reading them
 
-A minimal HTTP/1.1 server on an asyncio protocol (uvloop when installed): it
+A minimal HTTP/1.1 server on an asyncio protocol (slaguard's event loop: uvloop): it
 reads one request per connection and answers with ``Connection: close``, which
 is all a cold probe asks of it.  It is kept this small on purpose: the target
 shares the machine's two cores with the engine under test, and every
@@ -32,7 +32,14 @@ import signal
 import statistics
 import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from slaguard import eventloop  # noqa: E402
 
 MAX_HEAD = 16 * 1024
 
@@ -130,22 +137,13 @@ async def serve(host: str, port: int, delay_s: float) -> None:
         await server.wait_closed()
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--delay-ms", type=float, default=20.0)
     args = p.parse_args(argv)
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(serve(args.host, args.port, args.delay_ms / 1000))
+    eventloop.run(serve(args.host, args.port, args.delay_ms / 1000))
     return 0
 
 

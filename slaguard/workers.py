@@ -294,13 +294,12 @@ class WorkerPool:
             if not w.channel.writer.is_closing():
                 with contextlib.suppress(OSError, RuntimeError):
                     w.channel.writer.write_eof()
-        readers = [w.reading for w in workers if w.reading is not None]
+        readers = {w.reading: w for w in workers if w.reading is not None}
         if readers:
             _done, late = await asyncio.wait(readers, timeout=timeout_s)
-            for task in late:
+            for task in late:  # a reader that finished has joined its process (_ended)
                 task.cancel()
-        for w in workers:
-            await asyncio.to_thread(_join, w.process, 5.0)
+                await asyncio.to_thread(_join, readers[task].process, 5.0)
         self._workers.clear()
 
 
