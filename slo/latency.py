@@ -16,7 +16,7 @@ the sum, every nearest-rank percentile and the maximum are the raw path's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -71,13 +71,17 @@ class LatencyResult:
         return all(b.holds for b in self.bounds)
 
 
+def _rank(percentile: Fraction, n: int) -> int:
+    """The nearest rank of ``percentile`` among ``n`` values: ⌈p/100 · n⌉, 1-based."""
+    return min(max(-(-(percentile.numerator * n) // (percentile.denominator * 100)), 1), n)
+
+
 def nearest_rank(sorted_values: NDArray[np.int64], percentile: Fraction) -> int:
     """The nearest-rank percentile of ascending values: element ⌈p/100 · n⌉ (1-based)."""
     n = int(sorted_values.size)
     if n == 0:
         raise ValueError("no values")
-    rank = -(-(percentile.numerator * n) // (percentile.denominator * 100))
-    return int(sorted_values[min(max(rank, 1), n) - 1])
+    return int(sorted_values[_rank(percentile, n) - 1])
 
 
 def exact_mean(values: NDArray[np.int64]) -> Fraction:
@@ -126,44 +130,22 @@ def _pool(series: Iterable[LatencySeries], targets: Sequence[str], lo: int, hi: 
                  tuple(labels))
 
 
-def _exceeding(pool: _Pool, limit: int, max_listed: int) -> tuple[int, tuple[LatencySample, ...]]:
+def _exceeding(pool: _Pool, limit: int, max_listed: int) -> tuple[LatencySample, ...]:
     idx = np.flatnonzero(pool.dur > limit)
-    count = int(idx.size)
     idx = idx[np.argsort(pool.ts[idx], kind="stable")][:max_listed]
-    samples = tuple(
+    return tuple(
         LatencySample(int(pool.ts[i]), *pool.labels[int(pool.who[i])], int(pool.dur[i]))
         for i in idx
     )
-    return count, samples
-
-
-def _bound_value(bound: LatencyBound, ordered: NDArray[np.int64], mean: Fraction) -> Fraction:
-    if bound.key == "mean":
-        return mean
-    if bound.key == "max":
-        return Fraction(int(ordered[-1]))
-    p = bound.percentile
-    assert p is not None
-    return Fraction(nearest_rank(ordered, p))
 
 
 def evaluate_latency(objective: LatencyObjective, series: Iterable[LatencySeries], lo: int,
                      hi: int, max_listed: int = 50) -> LatencyResult:
     """The objective over successful results with ``lo <= ts < hi``."""
     pool = _pool(series, objective.targets, lo, hi)
-    n = int(pool.dur.size)
-    if n == 0:
-        empty = tuple(BoundResult(b, None, None, 0, ()) for b in objective.bounds)
-        return LatencyResult(objective.name, objective.targets, 0, 0, None, None, empty)
-    ordered = np.sort(pool.dur)
-    mean = exact_mean(pool.dur)
-    results = []
-    for b in objective.bounds:
-        value = _bound_value(b, ordered, mean)
-        count, listed = _exceeding(pool, b.limit_ms, max_listed)
-        results.append(BoundResult(b, value, value <= b.limit_ms, count, listed))
-    return LatencyResult(objective.name, objective.targets, n, int(pool.dur.sum()), mean,
-                         int(ordered[-1]), tuple(results))
+    values, counts = merge_counts(pool.dur, np.ones(pool.dur.size, dtype=np.int64))
+    return _evaluate(objective, values, counts,
+                     lambda limit: _exceeding(pool, limit, max_listed))
 
 
 # -- the histogram path ------------------------------------------------------------
@@ -250,6 +232,14 @@ def evaluate_latency_histograms(objective: LatencyObjective, data: LatencyHistog
     empty = np.zeros(0, dtype=np.int64)
     values, counts = merge_counts(np.concatenate([empty, *(h.values for h in mine)]),
                                   np.concatenate([empty, *(h.counts for h in mine)]))
+    return _evaluate(objective, values, counts,
+                     lambda limit: data.exceeding[(objective.targets, limit)][:max_listed])
+
+
+def _evaluate(objective: LatencyObjective, values: NDArray[np.int64], counts: NDArray[np.int64],
+              listed: Callable[[int], tuple[LatencySample, ...]]) -> LatencyResult:
+    """The objective over one histogram of its successful results; ``listed(limit)``
+    names the first results above a bound's limit (a histogram cannot)."""
     n = int(counts.sum())
     if n == 0:
         none = tuple(BoundResult(b, None, None, 0, ()) for b in objective.bounds)
@@ -262,8 +252,7 @@ def evaluate_latency_histograms(objective: LatencyObjective, data: LatencyHistog
         value = _histogram_value(b, values, cum, mean)
         not_above = int(np.searchsorted(values, b.limit_ms, side="right"))
         count = n - (int(cum[not_above - 1]) if not_above else 0)
-        listed = data.exceeding[(objective.targets, b.limit_ms)][:max_listed]
-        results.append(BoundResult(b, value, value <= b.limit_ms, count, listed))
+        results.append(BoundResult(b, value, value <= b.limit_ms, count, listed(b.limit_ms)))
     return LatencyResult(objective.name, objective.targets, n, total, mean, int(values[-1]),
                          tuple(results))
 
@@ -276,7 +265,6 @@ def _histogram_value(bound: LatencyBound, values: NDArray[np.int64], cum: NDArra
         return Fraction(int(values[-1]))
     p = bound.percentile
     assert p is not None
-    n = int(cum[-1])
-    rank = min(max(-(-(p.numerator * n) // (p.denominator * 100)), 1), n)
     # The first value whose cumulative count reaches the rank: nearest rank.
+    rank = _rank(p, int(cum[-1]))
     return Fraction(int(values[int(np.searchsorted(cum, rank, side="left"))]))
