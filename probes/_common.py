@@ -16,9 +16,9 @@ deadline, classification and the ``ProbeResult``.
     ``dict[str, TimedConnector]``: the kept-alive connectors of ``warm``
     targets, by target name, created on first use.  Whoever owns the context
     closes them with ``close_connectors(ctx)``.
-``cold_session``
-    the one ``aiohttp.ClientSession`` every ``cold`` probe of the context
-    uses, created on first use (see ``_cold_session``); also closed by
+``cold_client``
+    the one ``probes._cold.ColdClient`` every ``cold`` probe of the context
+    uses, created on first use (see ``_cold_client``); also closed by
     ``close_connectors(ctx)``, or else when its event loop shuts down.
 ``local_addr``
     ``(host, port)`` to bind outgoing connections to: the source address of a
@@ -46,6 +46,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from probes import _jsonpath
+from probes._cold import ColdClient, ColdResponse
 from probes._timing import TRACE_CONFIG, ProbeTrace, TimedConnector, Transitions
 from probes.base import ProbeContext
 from probes.errors import (
@@ -73,7 +74,7 @@ class Observation:
     recovery_point_ms: int | None = None
 
 
-Exchange = Callable[[aiohttp.ClientSession, Observation], Awaitable[None]]
+Exchange = Callable[["Client", Observation], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ async def run_probe(
     ts_ms = ctx.now_ms()
     obs = Observation(ProbeTrace(transitions))
     if target.connection == "cold":
-        error = await _attempt(target, await _cold_session(ctx), obs, exchange)
+        error = await _attempt(target, await _cold_client(ctx), obs, exchange)
     else:
         async with _warm_session(target, ctx) as session:
             error = await _attempt(target, session, obs, exchange)
@@ -143,7 +144,7 @@ _LOOP_CLOCK_S = 0.001  # the coarsest event-loop clock tick we run on (uvloop)
 
 
 async def _attempt(
-    target: TargetBase, session: aiohttp.ClientSession, obs: Observation, exchange: Exchange
+    target: TargetBase, session: Client, obs: Observation, exchange: Exchange
 ) -> ProbeError | None:
     # One deadline for the whole probe (connect, upload, headers and body);
     # aiohttp's own timeouts are off so there is exactly one way to time out.
@@ -176,22 +177,19 @@ def _check_max_duration(
 # -- sessions and connectors ---------------------------------------------------
 
 
-# Cold probes (the default) have blackbox's semantics: no keep-alive, no DNS
-# cache, so resolve, connect and tls are measured on every probe.  What gives
-# that is the connector's configuration, not a new client per probe: with
-# ``force_close`` aiohttp closes every connection once its response is released
-# and never pools one, and without the DNS cache every request resolves (and
-# does not share an in-flight lookup with another).  So the cold probes of a
-# context share one session over one such connector, which saves building and
-# closing a session, a connector and a resolver per probe.  Nothing else
-# carries over: no cookies (DummyCookieJar), and headers, TLS settings,
-# redirects and the deadline are per request.  Python's ssl never resumes a
-# TLS session on its own (it would need ``session=``), so sharing an
-# SSLContext does not skip handshakes (``TraceFacts.tls_resumed`` says so).
-# ``limit=0``: a probe must never queue for a connection slot behind other
-# probes, which its clock would count; the scheduler bounds concurrency.
+# Cold probes (the default) go through ``ColdClient`` (probes._cold): a new
+# connection for every request and every redirect hop, no keep-alive, no DNS
+# cache, so resolve, connect and tls are measured on every probe, as
+# blackbox_exporter measures them.  Nothing carries over from one probe to the
+# next but the resolver, so the cold probes of a context share one client.
+# Python's ssl never resumes a TLS session on its own (it would need
+# ``session=``), so sharing an SSLContext does not skip handshakes
+# (``TraceFacts.tls_resumed`` says so).  Warm probes use an aiohttp session
+# over their target's kept-alive ``TimedConnector``.
 
-_COLD = "cold_session"
+_COLD = "cold_client"
+
+Client = aiohttp.ClientSession | ColdClient
 
 
 def _new_session(connector: TimedConnector, *, owner: bool) -> aiohttp.ClientSession:
@@ -205,42 +203,36 @@ def _new_session(connector: TimedConnector, *, owner: bool) -> aiohttp.ClientSes
 
 
 @dataclass
-class _SharedSession:
-    session: aiohttp.ClientSession
+class _SharedClient:
+    client: ColdClient
     loop: asyncio.AbstractEventLoop
     closer: AsyncGenerator[None, None]
 
 
-async def _cold_session(ctx: ProbeContext) -> aiohttp.ClientSession:
-    """The context's cold session, created on first use in the running loop."""
+async def _cold_client(ctx: ProbeContext) -> ColdClient:
+    """The context's cold client, created on first use in the running loop."""
     loop = asyncio.get_running_loop()
-    shared: _SharedSession | None = ctx.options.get(_COLD)
-    if shared is not None and shared.loop is loop and not shared.session.closed:
-        return shared.session
-    connector = TimedConnector(
-        force_close=True,
-        use_dns_cache=False,
-        limit=0,
-        resolver=ctx.options.get("resolver"),
-        local_addr=ctx.options.get("local_addr"),
-    )
-    session = _new_session(connector, owner=True)
-    closer = _closed_with_the_loop(session)
+    shared: _SharedClient | None = ctx.options.get(_COLD)
+    if shared is not None and shared.loop is loop and not shared.client.closed:
+        return shared.client
+    client = ColdClient(resolver=ctx.options.get("resolver"),
+                        local_addr=ctx.options.get("local_addr"))
+    closer = _closed_with_the_loop(client)
     # Stored before the first await, so concurrent first probes share it too.
-    ctx.options[_COLD] = _SharedSession(session, loop, closer)
+    ctx.options[_COLD] = _SharedClient(client, loop, closer)
     await closer.asend(None)  # runs to its yield at once; registers it with the loop
-    return session
+    return client
 
 
-async def _closed_with_the_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    # The owner of a context closes its session with close_connectors(ctx) (the
+async def _closed_with_the_loop(client: ColdClient) -> AsyncGenerator[None, None]:
+    # The owner of a context closes its client with close_connectors(ctx) (the
     # app does).  A context used without it (a one-shot CLI probe, a test) must
-    # not leak an unclosed session: asyncio closes every live async generator
-    # when its loop shuts down (asyncio.run, asyncio.Runner), and so this one.
+    # not leak its resolver: asyncio closes every live async generator when its
+    # loop shuts down (asyncio.run, asyncio.Runner), and so this one.
     try:
         yield
     finally:
-        await session.close()
+        await client.close()
 
 
 @asynccontextmanager
@@ -266,40 +258,63 @@ def _warm_connector(target: TargetBase, ctx: ProbeContext) -> TimedConnector:
 
 
 async def close_connectors(ctx: ProbeContext) -> None:
-    """Close the cold session and the warm connectors kept in ``ctx.options``
+    """Close the cold client and the warm connectors kept in ``ctx.options``
     (at shutdown, in the loop the probes ran in)."""
-    shared: _SharedSession | None = ctx.options.pop(_COLD, None)
+    shared: _SharedClient | None = ctx.options.pop(_COLD, None)
     if shared is not None and shared.loop is asyncio.get_running_loop():
-        await shared.closer.aclose()  # closes the session (and its connector)
+        await shared.closer.aclose()  # closes the client
     pool: dict[str, TimedConnector] = ctx.options.pop("connectors", {})
     for connector in pool.values():
         await connector.close()
 
 
-def ssl_for(target: TargetBase, ctx: ProbeContext) -> ssl.SSLContext | bool:
+def ssl_for(target: TargetBase, ctx: ProbeContext) -> ssl.SSLContext:
     override: ssl.SSLContext | None = ctx.options.get("ssl_context")
     if override is not None:
         return override
     if target.tls.insecure_skip_verify:
-        return False  # still handshakes and reads the certificate, without verifying it
+        return _unverified_context()  # still handshakes and reads the certificate
     if target.tls.ca_file:
         # Loading a CA bundle costs far more than the rest of a probe's set-up:
         # built once per file version (a changed file is read again).
         st = os.stat(target.tls.ca_file)
         return _ca_context(target.tls.ca_file, st.st_ino, st.st_mtime_ns, st.st_size)
-    return True
+    return _verified_context()
+
+
+# The contexts aiohttp would make for ssl=True and ssl=False (loading the system
+# CA store takes milliseconds: once per process).
+
+
+@functools.cache
+def _verified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+@functools.cache
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.options |= ssl.OP_NO_COMPRESSION
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 @functools.lru_cache(maxsize=32)
 def _ca_context(path: str, *_version: int) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=path)
+    context = ssl.create_default_context(cafile=path)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 # -- one request ----------------------------------------------------------------
 
 
 async def fetch(
-    session: aiohttp.ClientSession,
+    session: Client,
     target: TargetBase,
     ctx: ProbeContext,
     obs: Observation,
@@ -333,7 +348,7 @@ async def fetch(
 
 
 async def read_capped(
-    resp: aiohttp.ClientResponse, obs: Observation, limit: int, *, keep: bool
+    resp: aiohttp.ClientResponse | ColdResponse, obs: Observation, limit: int, *, keep: bool
 ) -> bytes:
     # Streamed in chunks and abandoned as soon as it passes the cap, so a huge
     # or endless body costs at most ``limit`` bytes of memory.

@@ -1,14 +1,16 @@
 """Phase timing for aiohttp probes.
 
-Two sources feed one recorder (``ProbeTrace``):
+Three sources feed one recorder (``ProbeTrace``):
 
-* aiohttp's ``TraceConfig`` signals: DNS start/end, connection created or
-  reused, redirect, response headers parsed
+* the cold client (``probes._cold``) marks every event itself, in line;
+* for warm probes, aiohttp's ``TraceConfig`` signals: DNS start/end, connection
+  created or reused, redirect, response headers parsed
   (``on_request_end`` fires once the headers are in, before the body is read).
   One frozen ``TRACE_CONFIG`` serves every session: its handlers find the
   recorder of the probe that made the request through ``_ACTIVE``;
-* ``TimedConnector``: aiohttp has no TLS signal (``on_connection_create_end``
-  comes after both TCP connect and TLS handshake), so the connector marks the
+* ``TimedConnector`` (warm probes): aiohttp has no TLS signal
+  (``on_connection_create_end`` comes after both TCP connect and TLS
+  handshake), so the connector marks the
   boundary between the two itself; it also reads the peer address and the
   certificate chain of every connection handed to the probe, new or reused.
 
@@ -231,8 +233,8 @@ class TraceFacts:
 
 
 # The recorder of the probe running in the current task.  A ContextVar (task
-# local, not a global) because sessions and connectors are shared by the probes
-# of a context (cold probes share one session, warm ones their target's
+# local, not a global) because clients and connectors are shared by the probes
+# of a context (cold probes share one client, warm ones their target's
 # connector), the trace handlers are shared by every probe, and aiohttp gives
 # ``_wrap_create_connection`` no handle on the request's traces.  Signals fire
 # and connections are created in the requesting task, so the lookup is exact.
@@ -347,7 +349,7 @@ def _build_trace_config() -> aiohttp.TraceConfig:
     return tc
 
 
-# Shared by every probe session: stateless, its handlers look the recorder up.
+# Shared by every warm probe's session: stateless, its handlers look the recorder up.
 TRACE_CONFIG = _build_trace_config()
 
 
@@ -410,23 +412,6 @@ class TimedConnector(aiohttp.TCPConnector):
                 raise
             raise client_error(req.connection_key, exc) from exc
 
-    def _direct_dial(self, addr_infos: list[aiohappyeyeballs.AddrInfoType],
-                     kwargs: dict[str, Any]
-                     ) -> tuple[int, int, tuple[str, int], tuple[str, int] | None] | None:
-        """Arguments for the loop to dial in one step, when there is nothing to
-        race (one address) and no handshake to time apart (no TLS): about half
-        the latency of building the socket first (uvloop connects in C), and
-        every microsecond of it lands in the probe's ``connect``."""
-        if (kwargs.get("ssl") or kwargs.get("server_hostname") or len(addr_infos) != 1
-                or self._socket_factory is not None):
-            return None
-        family, _type, proto, _name, address = addr_infos[0]
-        if family not in (socket.AF_INET, socket.AF_INET6) or address[2:] not in ((), (0, 0)):
-            return None  # an IPv6 flow label or scope id needs the socket path
-        local = self._local_addr_infos[0][4] if self._local_addr_infos else None
-        return family, proto, (str(address[0]), int(address[1])), \
-            None if local is None else (str(local[0]), int(local[1]))
-
     async def _connect_timed(
         self,
         trace: ProbeTrace,
@@ -434,28 +419,83 @@ class TimedConnector(aiohttp.TCPConnector):
         addr_infos: list[aiohappyeyeballs.AddrInfoType],
         kwargs: dict[str, Any],
     ) -> tuple[asyncio.Transport, Any]:
-        trace.mark("tcp_start")
-        direct = self._direct_dial(addr_infos, kwargs)
-        if direct is not None:
-            family, proto, (host, port), local = direct
-            transport, protocol = await self._loop.create_connection(
-                args[0], host, port, family=family, proto=proto, local_addr=local)
-            trace.mark("tcp_done")
-            return transport, protocol
-        sock = await aiohappyeyeballs.start_connection(
-            addr_infos=addr_infos,
+        # aiohttp passes exactly ssl (a context, or None for http) and server_hostname.
+        return await dial(
+            self._loop, trace, args[0], addr_infos,
+            ssl_context=kwargs.get("ssl") or None,
+            server_hostname=kwargs.get("server_hostname"),
             local_addr_infos=self._local_addr_infos,
             happy_eyeballs_delay=self._happy_eyeballs_delay,
             interleave=self._interleave,
-            loop=self._loop,
             socket_factory=self._socket_factory,
+            ssl_shutdown_timeout=self._ssl_shutdown_timeout,
         )
+
+
+# -- dialling --------------------------------------------------------------------
+
+
+async def dial(
+    loop: asyncio.AbstractEventLoop,
+    trace: ProbeTrace,
+    factory: Callable[[], asyncio.Protocol],
+    addr_infos: list[aiohappyeyeballs.AddrInfoType],
+    *,
+    ssl_context: ssl.SSLContext | None,
+    server_hostname: str | None,
+    local_addr_infos: list[aiohappyeyeballs.AddrInfoType] | None = None,
+    happy_eyeballs_delay: float | None = 0.25,
+    interleave: int | None = None,
+    socket_factory: Any = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> tuple[asyncio.Transport, Any]:
+    """TCP connect (happy eyeballs over ``addr_infos``), then the TLS handshake
+    on that socket, marking tcp_start, tcp_done, tls_start and tls_done
+    between them.  Exceptions are the loop's own (OSError, ssl.SSLError)."""
+    trace.mark("tcp_start")
+    direct = _direct_address(addr_infos, ssl_context, local_addr_infos, socket_factory)
+    if direct is not None:
+        family, proto, (host, port), local = direct
+        transport, protocol = await loop.create_connection(
+            factory, host, port, family=family, proto=proto, local_addr=local)
         trace.mark("tcp_done")
-        if kwargs.get("ssl"):
-            trace.mark("tls_start")
-            if self._ssl_shutdown_timeout and sys.version_info >= (3, 11):
-                kwargs["ssl_shutdown_timeout"] = self._ssl_shutdown_timeout
-        transport, proto = await self._loop.create_connection(*args, **kwargs, sock=sock)
-        if kwargs.get("ssl"):
-            trace.mark("tls_done")
-        return transport, proto
+        return transport, protocol
+    sock = await aiohappyeyeballs.start_connection(
+        addr_infos=addr_infos,
+        local_addr_infos=local_addr_infos,
+        happy_eyeballs_delay=happy_eyeballs_delay,
+        interleave=interleave,
+        loop=loop,
+        socket_factory=socket_factory,
+    )
+    trace.mark("tcp_done")
+    if ssl_context is None:
+        return await loop.create_connection(factory, sock=sock)
+    trace.mark("tls_start")
+    extra: dict[str, Any] = {}
+    if ssl_shutdown_timeout and sys.version_info >= (3, 11):
+        extra["ssl_shutdown_timeout"] = ssl_shutdown_timeout
+    transport, protocol = await loop.create_connection(
+        factory, sock=sock, ssl=ssl_context, server_hostname=server_hostname, **extra)
+    trace.mark("tls_done")
+    return transport, protocol
+
+
+def _direct_address(
+    addr_infos: list[aiohappyeyeballs.AddrInfoType],
+    ssl_context: ssl.SSLContext | None,
+    local_addr_infos: list[aiohappyeyeballs.AddrInfoType] | None,
+    socket_factory: Any,
+) -> tuple[int, int, tuple[str, int], tuple[str, int] | None] | None:
+    """Arguments for the loop to dial in one step, when there is nothing to
+    race (one address) and no handshake to time apart (no TLS): about half
+    the latency of building the socket first (uvloop connects in C), and
+    every microsecond of it lands in the probe's ``connect``."""
+    if ssl_context is not None or len(addr_infos) != 1 or socket_factory is not None:
+        return None
+    family, _type, proto, _name, address = addr_infos[0]
+    if family not in (socket.AF_INET, socket.AF_INET6) or address[2:] not in ((), (0, 0)):
+        return None  # an IPv6 flow label or scope id needs the socket path
+    local = local_addr_infos[0][4] if local_addr_infos else None
+    return family, proto, (str(address[0]), int(address[1])), \
+        None if local is None else (str(local[0]), int(local[1]))

@@ -39,6 +39,34 @@ class ProbeTimeout(ProbeFailure):
     error_class = ErrorClass.TIMEOUT
 
 
+# What the cold client (probes._cold) raises where aiohttp's session would
+# raise its own Client*Error: the same classes, in words of our own.
+
+
+class DnsFailure(ProbeFailure):
+    error_class = ErrorClass.DNS
+
+
+class ConnectFailure(ProbeFailure):
+    error_class = ErrorClass.CONNECT
+
+
+class TlsFailure(ProbeFailure):
+    error_class = ErrorClass.TLS
+
+
+class RedirectFailure(ProbeFailure):
+    """A redirect that cannot be followed: the target's fault, like a bad status."""
+
+    error_class = ErrorClass.HTTP_STATUS
+
+
+class MalformedResponse(ProbeFailure):
+    """Not HTTP: no status to judge, the target's fault (aiohttp's ClientResponseError)."""
+
+    error_class = ErrorClass.HTTP_STATUS
+
+
 # Order matters: the first matching row wins, and aiohttp's hierarchy nests
 # (a DNS error *is* a ClientConnectorError, a certificate error *is* an
 # ssl.SSLError *is* an OSError, a ServerTimeoutError *is* a TimeoutError).

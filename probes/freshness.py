@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import aiohttp
-
-from probes._common import Observation, fetch, json_value, run_probe
+from probes._common import Client, Observation, fetch, json_value, run_probe
 from probes._timing import HTTP_TRANSITIONS
 from probes.base import ProbeContext
 from probes.errors import AssertionFailed
@@ -32,7 +30,7 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 async def run(target: FreshnessTarget, ctx: ProbeContext) -> ProbeResult:
-    async def exchange(session: aiohttp.ClientSession, obs: Observation) -> None:
+    async def exchange(session: Client, obs: Observation) -> None:
         response = await fetch(
             session, target, ctx, obs, method="GET", expect=target.expect, keep_body=True
         )

@@ -14,9 +14,7 @@ probes._common); ``warm`` reuses the target's connector kept in
 
 from __future__ import annotations
 
-import aiohttp
-
-from probes._common import Observation, fetch, run_probe
+from probes._common import Client, Observation, fetch, run_probe
 from probes._timing import HTTP_TRANSITIONS
 from probes.base import ProbeContext
 from slaguard.config.schema import HttpTarget
@@ -24,7 +22,7 @@ from slaguard.domain import ProbeResult
 
 
 async def run(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
-    async def exchange(session: aiohttp.ClientSession, obs: Observation) -> None:
+    async def exchange(session: Client, obs: Observation) -> None:
         await fetch(
             session, target, ctx, obs, method=target.method, data=target.body, expect=target.expect
         )

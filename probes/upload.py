@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-from probes._common import CHUNK, Observation, fetch, run_probe
+from probes._common import CHUNK, Client, Observation, fetch, run_probe
 from probes._timing import UPLOAD_TRANSITIONS
 from probes.base import ProbeContext
 from slaguard.config.schema import UploadTarget
@@ -88,7 +88,7 @@ def request_body(target: UploadTarget, payload: GeneratedPayload) -> Payload:
 
 
 async def run(target: UploadTarget, ctx: ProbeContext) -> ProbeResult:
-    async def exchange(session: aiohttp.ClientSession, obs: Observation) -> None:
+    async def exchange(session: Client, obs: Observation) -> None:
         payload = GeneratedPayload(target.size)
         try:
             await fetch(

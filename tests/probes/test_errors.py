@@ -15,9 +15,14 @@ from probes.base import ProbeContext
 from probes.errors import (
     AssertionFailed,
     BodyTooLarge,
+    ConnectFailure,
+    DnsFailure,
+    MalformedResponse,
     ProbeFailure,
     ProbeTimeout,
+    RedirectFailure,
     StatusMismatch,
+    TlsFailure,
     classify,
     describe,
     error_class,
@@ -74,6 +79,11 @@ async def raised_by(url: str, **kwargs: object) -> BaseException:
         (BodyTooLarge("big"), ErrorClass.BODY_TOO_LARGE),
         (ProbeTimeout("slow"), ErrorClass.TIMEOUT),
         (ProbeFailure("?"), ErrorClass.PROBE_ERROR),
+        (DnsFailure("cannot resolve x"), ErrorClass.DNS),
+        (ConnectFailure("cannot connect"), ErrorClass.CONNECT),
+        (TlsFailure("handshake"), ErrorClass.TLS),
+        (RedirectFailure("loop"), ErrorClass.HTTP_STATUS),
+        (MalformedResponse("not HTTP"), ErrorClass.HTTP_STATUS),
     ],
 )
 def test_own_failures(exc: ProbeFailure, cls: ErrorClass) -> None:

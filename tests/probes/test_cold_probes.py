@@ -1,4 +1,4 @@
-"""Cold probes share one session per context, yet each one still opens exactly
+"""Cold probes share one client per context, yet each one still opens exactly
 one new connection (resolve, connect and tls measured every time), keeps its
 own headers, TLS settings and deadline, carries no cookies over, and records
 its phases in its own recorder even when many run at once."""
@@ -14,14 +14,9 @@ import trustme
 from aiohttp import web
 
 from probes import close_connectors, http
+from probes._cold import ColdClient
 from probes._common import ssl_for
-from probes._timing import (
-    AIOHTTP_PINNED,
-    TRACE_CONFIG,
-    TimedConnector,
-    TraceFacts,
-    aiohttp_is_pinned,
-)
+from probes._timing import AIOHTTP_PINNED, TRACE_CONFIG, TraceFacts, aiohttp_is_pinned
 from probes.base import ProbeContext
 from slaguard.domain import Outcome, ProbeResult
 from tests.probes.conftest import Origin, Pki, build_app, make_target
@@ -31,9 +26,9 @@ async def probe(url: str, ctx: ProbeContext, **fields: object) -> ProbeResult:
     return await http.run(make_target("http", url, **fields), ctx)  # type: ignore[arg-type]
 
 
-def cold_session(ctx: ProbeContext) -> aiohttp.ClientSession:
-    session: aiohttp.ClientSession = ctx.options["cold_session"].session
-    return session
+def cold_client(ctx: ProbeContext) -> ColdClient:
+    client: ColdClient = ctx.options["cold_client"].client
+    return client
 
 
 def assert_one_new_connection_each(facts: list[TraceFacts], hosts: list[str]) -> None:
@@ -58,14 +53,9 @@ async def test_cold_probes_never_reuse_a_connection(origin: Origin) -> None:
     url = origin.url("/text", host="localhost")
     try:
         sequential = [await probe(url, ctx) for _ in range(30)]
-        session = cold_session(ctx)
+        client = cold_client(ctx)
         concurrent = await asyncio.gather(*(probe(url, ctx) for _ in range(30)))
-        assert cold_session(ctx) is session  # one session for the whole context
-        connector = session.connector
-        assert isinstance(connector, TimedConnector)
-        assert connector.force_close and connector.limit == 0
-        # Nothing pooled for a later probe, nothing left held.
-        assert not connector._conns and not connector._acquired
+        assert cold_client(ctx) is client  # one client for the whole context
     finally:
         await close_connectors(ctx)
     for r in [*sequential, *concurrent]:
@@ -92,7 +82,7 @@ async def test_redirect_hops_each_get_a_new_connection(origin: Origin) -> None:
 
 
 async def test_concurrent_probes_keep_their_own_phases(origin: Origin) -> None:
-    # Two endpoints, 20 ms and 200 ms, probed at once on one session; the slow
+    # Two endpoints, 20 ms and 200 ms, probed at once on one client; the slow
     # ones by name (they resolve), the fast ones by IP literal (they do not).
     # Were an event credited to another probe's recorder, a slow probe would
     # see a fast one's "headers" (processing cut short, transfer swollen), or
@@ -122,9 +112,9 @@ async def test_concurrent_probes_keep_their_own_phases(origin: Origin) -> None:
 
 
 async def test_many_concurrent_probes_never_queue_for_a_connection(origin: Origin) -> None:
-    # aiohttp's connectors allow 100 connections by default; a probe waiting
-    # for a slot would count the wait as its own time.  The scheduler bounds
-    # concurrency, the shared connector does not.
+    # A probe waiting for a connection slot (aiohttp's connectors allow 100 by
+    # default) would count the wait as its own time.  The scheduler bounds
+    # concurrency, the shared client does not.
     ctx = ProbeContext("test-lab")
     try:
         results = await asyncio.gather(
@@ -198,24 +188,24 @@ async def test_ca_file_context_is_built_once_per_file_version(
     assert r.error is not None and "certificate verify failed" in r.error.message
 
 
-async def test_close_connectors_closes_the_cold_session(origin: Origin) -> None:
+async def test_close_connectors_closes_the_cold_client(origin: Origin) -> None:
     ctx = ProbeContext("test-lab")
     await probe(origin.url("/text"), ctx)
-    session = cold_session(ctx)
+    client = cold_client(ctx)
     await close_connectors(ctx)
-    assert session.closed and "cold_session" not in ctx.options
+    assert client.closed and "cold_client" not in ctx.options
     again = await probe(origin.url("/text"), ctx)  # a later probe opens a new one
     assert again.outcome is Outcome.SUCCESS
-    assert cold_session(ctx) is not session
+    assert cold_client(ctx) is not client
     await close_connectors(ctx)
 
 
-def test_cold_session_is_closed_with_its_event_loop() -> None:
-    # A context nobody closes (a one-shot CLI probe) leaks no session: it is
-    # closed when its loop shuts down, and the next loop gets a new one.
+def test_cold_client_is_closed_with_its_event_loop() -> None:
+    # A context nobody closes (a one-shot CLI probe) leaks nothing: its client
+    # is closed when its loop shuts down, and the next loop gets a new one.
     ctx = ProbeContext("test-lab")
 
-    async def one_probe() -> aiohttp.ClientSession:
+    async def one_probe() -> ColdClient:
         runner = web.AppRunner(build_app())
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -224,7 +214,7 @@ def test_cold_session_is_closed_with_its_event_loop() -> None:
             port = runner.addresses[0][1]
             r = await probe(f"http://127.0.0.1:{port}/text", ctx)
             assert r.outcome is Outcome.SUCCESS
-            return cold_session(ctx)
+            return cold_client(ctx)
         finally:
             await runner.cleanup()
 
