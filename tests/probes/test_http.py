@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +12,7 @@ import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes import PROBES, http
+from probes import PROBES, _common, http
 from probes._common import close_connectors
 from probes._jsonpath import PathNotFound, lookup, parse, same_value
 from probes._timing import (
@@ -285,6 +286,28 @@ async def test_expect_assertions(
     assert message in bad.error.message
     assert bad.status_code == 200
     assert_phases_add_up(bad)
+
+
+@pytest.mark.parametrize("connection", ["cold", "warm"])
+async def test_checking_the_body_is_not_the_targets_time(
+    origin: Origin, warm_ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch, connection: str
+) -> None:
+    # The clock stops at the body's last byte: a slow check (a large JSON
+    # document, a heavy regex) must not show up as the platform's latency.
+    checked: list[float] = []
+
+    def slow_check(expect: object, response: object) -> None:
+        time.sleep(0.2)
+        checked.append(time.monotonic())
+        real_check(expect, response)  # type: ignore[arg-type]
+
+    real_check = _common.check_expect
+    monkeypatch.setattr(_common, "check_expect", slow_check)
+    r = await probe(origin.url("/json"), warm_ctx, connection=connection,
+                    expect={"json": {"$.status": "ok"}})
+    assert r.outcome is Outcome.SUCCESS and checked
+    assert r.duration_ms < 150, r
+    assert_phases_add_up(r)
 
 
 async def test_body_cap_stops_a_huge_stream_early(origin: Origin, ctx: ProbeContext) -> None:
