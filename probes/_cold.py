@@ -240,8 +240,12 @@ async def _exchange(
         return await _read_head(proto)
     finally:
         sending.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await sending
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the probe's own deadline, not just the writer's end
 
 
 async def _send(writer: StreamWriter, payload: Payload, proto: ResponseHandler) -> None:

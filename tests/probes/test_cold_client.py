@@ -39,10 +39,13 @@ class Seen:
 @dataclass
 class Scripted:
     """Answers by path from ``replies`` (404 otherwise); ``early`` paths answer
-    as soon as the head is in and then drain the body unread."""
+    as soon as the head is in and then drain the body unread; ``stalled``
+    paths read nothing and answer nothing until the test ends."""
 
     replies: dict[str, bytes] = field(default_factory=dict)
     early: set[str] = field(default_factory=set)
+    stalled: set[str] = field(default_factory=set)  # never read, never answered
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # ends the stalls
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
 
@@ -55,6 +58,9 @@ class Scripted:
             line, *fields = head[:-4].split("\r\n")
             headers = [(k, v.strip()) for k, _, v in (f.partition(":") for f in fields)]
             path = line.split()[1]
+            if path in self.stalled:
+                await self.released.wait()
+                return
             if path in self.early:
                 writer.write(self.replies[path])
                 await writer.drain()
@@ -86,6 +92,7 @@ async def server() -> AsyncIterator[Scripted]:
     srv = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
     scripted.port = int(srv.sockets[0].getsockname()[1])
     yield scripted
+    scripted.released.set()
     srv.close()
     await srv.wait_closed()
 
@@ -251,6 +258,19 @@ async def test_upload_answered_before_its_body_is_read(
     assert r.error is not None and r.error.cls is ErrorClass.HTTP_STATUS, r.error
     assert r.status_code == 413
     assert r.bytes is not None and r.bytes < 64 * 2**20
+
+
+async def test_deadline_stops_an_upload_that_is_never_read(
+    server: Scripted, cold: ProbeContext
+) -> None:
+    server.stalled.add("/up")
+    target = make_target("upload", server.url("/up"), mode="put", size="64MiB",
+                         timeout="300ms", interval="30s")
+    r = await upload.run(target, cold)  # type: ignore[arg-type]
+    assert r.error is not None and r.error.cls is ErrorClass.TIMEOUT, r.error
+    assert r.error.message == "no complete response within 0.3s"
+    assert 300 <= r.duration_ms < 600
+    assert r.bytes is not None and 0 < r.bytes < 64 * 2**20  # the kernel's buffers took some
 
 
 # -- redirects ---------------------------------------------------------------------------
