@@ -5,10 +5,11 @@
 Endpoints:
 
 ``GET /``        200 ``ok`` at once (the throughput endpoint)
-``GET /delay``   200 ``ok`` after ``--delay-ms`` (the timing-error endpoint)
+``GET /delay``   200 ``ok`` after ``--delay-ms`` (the timing-error endpoint);
+                 ``?by=TAG`` files the request's handler time under TAG
 ``GET /stats``   JSON: how long the /delay handler really took (the server's own
-                 overshoot of the nominal delay, which every engine sees alike),
-                 ``?reset=1`` clears the samples after reading them
+                 overshoot of the nominal delay), overall and by tag with every
+                 sample; ``?reset=1`` clears the samples after reading them
 
 A minimal HTTP/1.1 server on an asyncio protocol (slaguard's event loop: uvloop): it
 reads one request per connection and answers with ``Connection: close``, which
@@ -56,22 +57,34 @@ NOT_FOUND = response("404 Not Found", b"not found")
 
 
 class Stats:
-    """Time the /delay handler really took, in µs."""
+    """Time the /delay handler really took, in µs, by the ``?by=`` tag of the
+    request (each engine tags its probes, so each one's overshoot is known)."""
 
     def __init__(self, delay_s: float) -> None:
         self.delay_s = delay_s
-        self.samples_us: list[int] = []
+        self.samples_us: dict[str, list[int]] = {}
+
+    def add(self, tag: str, us: int) -> None:
+        self.samples_us.setdefault(tag, []).append(us)
 
     def document(self, reset: bool) -> bytes:
-        doc: dict[str, object] = {"delay_ms": self.delay_s * 1000, "count": len(self.samples_us)}
-        if self.samples_us:
-            ordered = sorted(self.samples_us)
-            doc["handler_median_ms"] = statistics.median(ordered) / 1000
-            doc["handler_p99_ms"] = ordered[min(len(ordered) - 1,
-                                                 -(-99 * len(ordered) // 100) - 1)] / 1000
+        every = [us for samples in self.samples_us.values() for us in samples]
+        doc: dict[str, object] = {"delay_ms": self.delay_s * 1000, **summary(every),
+                                  "by": {tag: {**summary(samples), "samples_us": samples}
+                                         for tag, samples in self.samples_us.items()}}
         if reset:
-            self.samples_us.clear()
+            self.samples_us = {}
         return json.dumps(doc).encode()
+
+
+def summary(samples_us: list[int]) -> dict[str, object]:
+    doc: dict[str, object] = {"count": len(samples_us)}
+    if samples_us:
+        ordered = sorted(samples_us)
+        doc["handler_median_ms"] = statistics.median(ordered) / 1000
+        doc["handler_p99_ms"] = ordered[min(len(ordered) - 1,
+                                            -(-99 * len(ordered) // 100) - 1)] / 1000
+    return doc
 
 
 class Handler(asyncio.Protocol):
@@ -103,15 +116,16 @@ class Handler(asyncio.Protocol):
             self.answer(OK)
         elif url.path == "/delay":
             t0 = time.perf_counter_ns()
-            asyncio.get_running_loop().call_later(self.stats.delay_s, self.delayed, t0)
+            tag = parse_qs(url.query).get("by", [""])[0]
+            asyncio.get_running_loop().call_later(self.stats.delay_s, self.delayed, t0, tag)
         elif url.path == "/stats":
             reset = bool(parse_qs(url.query).get("reset"))
             self.answer(response("200 OK", self.stats.document(reset), "application/json"))
         else:
             self.answer(NOT_FOUND)
 
-    def delayed(self, t0: int) -> None:
-        self.stats.samples_us.append((time.perf_counter_ns() - t0) // 1000)
+    def delayed(self, t0: int, tag: str) -> None:
+        self.stats.add(tag, (time.perf_counter_ns() - t0) // 1000)
         self.answer(OK)
 
     def answer(self, payload: bytes) -> None:

@@ -34,7 +34,7 @@ explains every figure and the caveats.
 
 Both engines make cold probes: blackbox disables keep-alive and builds a new
 client per probe; slaguard's http targets default to ``connection: cold``
-(fresh connector, no keep-alive, no DNS cache).  The target URL is an IP
+(a new connection per probe, no keep-alive, no DNS cache).  The target URL is an IP
 literal, so neither resolves a name.
 
 Every child process is stopped on exit, on Ctrl-C and on SIGTERM, and asked
@@ -472,6 +472,8 @@ class Engine:
 
     def __init__(self, children: Children, target: Child, urls: dict[str, str]) -> None:
         self.children, self.target, self.urls = children, target, urls
+        # Tagged, so the target files this engine's /delay handler times apart.
+        self.delay_url = f"{urls['delay']}?by={self.name}"
         self.windows: list[Window] = []
         self.cpu: list[dict[str, Any]] = []
         self.other_cores: list[float] = []
@@ -594,7 +596,7 @@ class Blackbox(Engine):
 
     async def delay_probe(self) -> DelaySample | None:
         t0 = time.perf_counter_ns()
-        async with self.session.get(self.probe_url(self.urls["delay"])) as resp:
+        async with self.session.get(self.probe_url(self.delay_url)) as resp:
             text = await resp.text()
         wall_ms = (time.perf_counter_ns() - t0) / 1e6
         m, s = _DURATION.search(text), _SUCCESS.search(text)
@@ -709,7 +711,7 @@ class Slaguard(Engine):
 
     async def start(self, args: argparse.Namespace) -> None:
         cfg = slaguard_config(self.children.tmp / "slaguard.db", args.concurrency,
-                              args.workers, self.urls["plain"], self.urls["delay"])
+                              args.workers, self.urls["plain"], self.delay_url)
         self.app = App(cfg, serve_http=False)
         await self.app.start(schedule=False)
         self.names = [f"plain-{i:03d}" for i in range(args.concurrency)]
@@ -842,7 +844,21 @@ async def timing(engines: tuple[Engine, Engine], urls: dict[str, str],
                     samples[e.name].append(sample)
         server = await target_stats(session, urls["base"], reset=True)
     return tuple({**e.timing_doc(samples[e.name], failed[e.name]),
-                  "target_delay_handler_ms": server} for e in engines)
+                  **own_overhead(samples[e.name], server["by"].get(e.name, {}))}
+                 for e in engines)
+
+
+def own_overhead(samples: list[DelaySample], target: dict[str, Any]) -> dict[str, Any]:
+    """The target's own overshoot of 20 ms for this engine's probes, and the
+    engine's error without it, probe by probe (the target answers the probes
+    one at a time, in order, so its n-th sample is the engine's n-th probe)."""
+    handler_us: list[int] = target.pop("samples_us", [])
+    doc: dict[str, Any] = {"target_delay_handler_ms": target}
+    if len(handler_us) == len(samples):  # a failed probe would break the pairing
+        doc["error_minus_target_overshoot_ms"] = summary_ms(
+            [x.error_ms - (us / 1000 - DELAY_MS) for x, us in zip(samples, handler_us,
+                                                                   strict=True)])
+    return doc
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -954,6 +970,13 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
             "median_error_ms": {"slaguard": s_err.get("median"),
                                 "blackbox": b_err.get("median")},
             "p99_error_ms": {"slaguard": s_err.get("p99"), "blackbox": b_err.get("p99")},
+            "median_target_overshoot_ms": {
+                name: round(doc["target_delay_handler_ms"]["handler_median_ms"] - DELAY_MS, 3)
+                if "handler_median_ms" in doc["target_delay_handler_ms"] else None
+                for name, doc in (("slaguard", slaguard), ("blackbox", blackbox))},
+            "median_error_minus_target_overshoot_ms": {
+                "slaguard": slaguard.get("error_minus_target_overshoot_ms", {}).get("median"),
+                "blackbox": blackbox.get("error_minus_target_overshoot_ms", {}).get("median")},
             "mean_error_ms": {"slaguard": s_err.get("mean"), "blackbox": b_err.get("mean")},
             # CPU per probe of everything the probe needs on this machine; less
             # sensitive to other load than the rates are.
@@ -987,8 +1010,11 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
             "slaguard's timing error is read from duration_us (µs, what its /metrics exports "
             "as probe_duration_seconds); the record's duration_ms is integer ms, and "
             "timing_error_integer_ms gives that figure.",
-            "target_delay_handler_ms is the target's own time in the /delay handler "
-            "(asyncio.sleep overshoot), common to both engines.",
+            "target_delay_handler_ms is the target's own time in the /delay handler, "
+            "for each engine's probes (each tags its requests): when a request arrives "
+            "within the target loop's millisecond tick changes its timer's overshoot, so "
+            "it differs between engines; error_minus_target_overshoot_ms takes it out, "
+            "probe by probe, leaving each engine's own share of the error.",
         ],
     }
 
