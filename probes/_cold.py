@@ -180,14 +180,11 @@ class ColdClient:
         self, host: str, port: int, trace: ProbeTrace
     ) -> list[aiohappyeyeballs.AddrInfoType]:
         if is_ip_address(host):
-            if ":" in host:
-                return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                         (host, port, 0, 0))]
             # Legacy numeric forms (127.1, 2130706433) would slip past a policy
             # that reads the host as written.
-            if not is_canonical_ipv4_address(host):
+            if ":" not in host and not is_canonical_ipv4_address(host):
                 raise ProbeFailure(f"{host} is not a canonical IPv4 address")
-            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+            return [_addr_info(host, port)]
         trace.mark("dns_start")
         trace.facts.hosts.append(host)
         try:
@@ -197,18 +194,16 @@ class ColdClient:
                 raise
             raise DnsFailure(f"cannot resolve {host}: {exc}") from exc
         trace.mark("dns_end")
-        infos: list[aiohappyeyeballs.AddrInfoType] = []
-        for entry in found:
-            address = entry["host"]
-            if ":" in address:
-                infos.append((socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                              (address, entry["port"], 0, 0)))
-            else:
-                infos.append((socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                              (address, entry["port"])))
+        infos = [_addr_info(entry["host"], entry["port"]) for entry in found]
         if not infos:
             raise DnsFailure(f"cannot resolve {host}: no address")
         return infos
+
+
+def _addr_info(address: str, port: int) -> aiohappyeyeballs.AddrInfoType:
+    if ":" in address:
+        return socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port, 0, 0)
+    return socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)
 
 
 # -- one request on one connection -------------------------------------------------

@@ -192,10 +192,10 @@ _COLD = "cold_client"
 Client = aiohttp.ClientSession | ColdClient
 
 
-def _new_session(connector: TimedConnector, *, owner: bool) -> aiohttp.ClientSession:
+def _new_session(connector: TimedConnector) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
-        connector_owner=owner,
+        connector_owner=False,  # the connector outlives the session, see _warm_connector
         trace_configs=[TRACE_CONFIG],
         timeout=aiohttp.ClientTimeout(),  # no limits: run_probe owns the deadline
         cookie_jar=aiohttp.DummyCookieJar(),  # probes must not carry state over
@@ -239,7 +239,7 @@ async def _closed_with_the_loop(client: ColdClient) -> AsyncGenerator[None, None
 async def _warm_session(
     target: TargetBase, ctx: ProbeContext
 ) -> AsyncIterator[aiohttp.ClientSession]:
-    session = _new_session(_warm_connector(target, ctx), owner=False)
+    session = _new_session(_warm_connector(target, ctx))
     try:
         yield session
     finally:
