@@ -21,7 +21,8 @@ aiohttp's Accept-Encoding and User-Agent (a target's own headers win), and
 POST/PUT/PATCH says ``Content-Length: 0``.  Redirects (301, 302, 303, 307,
 308) are followed as aiohttp follows them: 303, and 301/302 after a POST,
 become a body-less GET; a new origin drops Authorization and Cookie; a
-relative Location is joined; at most ``MAX_REDIRECTS``.  Failures are our
+relative Location (and "http:x") is joined; the ``MAX_REDIRECTS``-th redirect
+is refused.  User and password in the URL become Basic authorization.  Failures are our
 own ``ProbeFailure``s, so ``probes.errors`` classifies them without knowing
 this module; aiohttp's protocol errors (a reset, a truncated body) pass as
 they are.
@@ -31,21 +32,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohappyeyeballs
-from aiohttp import hdrs
+from aiohttp import encode_basic_auth, hdrs
 from aiohttp.abc import AbstractResolver
+from aiohttp.client import _has_no_authority
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest
 from aiohttp.helpers import (
     EMPTY_BODY_METHODS,
     is_canonical_ipv4_address,
     is_ip_address,
-    parse_mimetype,
+    parse_content_type,
 )
 from aiohttp.http import SERVER_SOFTWARE, HttpProcessingError, RawResponseMessage, StreamWriter
 from aiohttp.payload import Payload
@@ -74,6 +77,8 @@ _DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
 _GET_METHODS = frozenset(ClientRequest.GET_METHODS)
 _POST_METHODS = frozenset(ClientRequest.POST_METHODS)
 _DROPPED_ACROSS_ORIGINS = (hdrs.AUTHORIZATION, hdrs.COOKIE, hdrs.PROXY_AUTHORIZATION)
+# What aiohttp refuses in a header (a line break would let a config inject headers).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(slots=True)
@@ -87,7 +92,7 @@ class ColdResponse:
     @property
     def charset(self) -> str | None:
         ctype = self.headers.get(hdrs.CONTENT_TYPE)
-        return parse_mimetype(ctype).parameters.get("charset") if ctype else None
+        return parse_content_type(ctype)[1].get("charset") if ctype else None
 
 
 class ColdClient:
@@ -128,10 +133,11 @@ class ColdClient:
         read inside the block.  ``ssl`` is used for https URLs only."""
         trace = _ACTIVE.get() or ProbeTrace(HTTP_TRANSITIONS)  # a request outside a probe
         target = URL(url)
-        for _hop in range(MAX_REDIRECTS + 1):
+        for _hop in range(MAX_REDIRECTS):
             transport, proto = await self._open(target, ssl, server_hostname, trace)
+            sending: asyncio.Future[None] | None = None
             try:
-                message, payload = await _exchange(
+                message, payload, sending = await _exchange(
                     self._loop, transport, proto, method, target, headers, data)
                 location = _location(message) if allow_redirects else None
                 if location is None:
@@ -139,12 +145,14 @@ class ColdClient:
                     yield ColdResponse(message.code, message.headers, payload)
                     return
             finally:
-                transport.close()
+                await _stop(sending)
+                # Never reused, and a write nobody reads must not keep the socket.
+                transport.abort()
             trace.mark("redirect")
             trace.facts.redirects += 1
             target, method, data, headers = _next_hop(
                 target, location, message.code, method, data, headers)
-        raise RedirectFailure(f"more than {MAX_REDIRECTS} redirects")
+        raise RedirectFailure(f"stopped after {MAX_REDIRECTS} redirects")
 
     async def _open(
         self, url: URL, ssl_context: ssl.SSLContext, server_hostname: str | None,
@@ -171,7 +179,11 @@ class ColdClient:
             if exc.errno is None and isinstance(exc, TimeoutError):
                 raise
             raise ConnectFailure(f"cannot connect to {host}:{port}: {exc}") from exc
-        trace.note_connection(transport)
+        try:
+            trace.note_connection(transport)
+        except BaseException:
+            transport.abort()
+            raise
         trace.facts.new_connections += 1
         trace.mark("conn_ready")
         return transport, proto
@@ -217,38 +229,49 @@ async def _exchange(
     url: URL,
     headers: dict[str, str],
     data: str | bytes | Payload | None,
-) -> tuple[RawResponseMessage, StreamReader]:
+) -> tuple[RawResponseMessage, StreamReader, asyncio.Future[None] | None]:
+    """Send the request and read the response head.  A streamed body is still
+    being written when this returns (a server may answer before it has read it
+    all, and read it after): the caller stops the writer it gets back once it
+    is done with the response."""
     proto.set_response_params(
         skip_payload=method in EMPTY_BODY_METHODS, read_until_eof=True, auto_decompress=True)
     head, body, payload = _request(method, url, headers, data)
     if payload is None:
         transport.write(head + body)  # one write: one segment for a small request
-        return await _read_head(proto)
+        return *await _read_head(proto), None
     writer = StreamWriter(proto, loop)
     if payload.size is None:
         writer.enable_chunking()
     transport.write(head)
-    # The body is written while the response is awaited: a server may answer
-    # (413, a redirect) before it has read it all.
     sending = asyncio.ensure_future(_send(writer, payload, proto))
     try:
-        return await _read_head(proto)
-    finally:
-        sending.cancel()
-        try:
-            await sending
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the probe's own deadline, not just the writer's end
+        return *await _read_head(proto), sending
+    except BaseException:
+        await _stop(sending)
+        raise
 
 
 async def _send(writer: StreamWriter, payload: Payload, proto: ResponseHandler) -> None:
     try:
         await payload.write_with_length(writer, None)
         await writer.write_eof()
-    except OSError as exc:
-        proto.set_exception(exc)  # the response read raises it
+    except Exception as exc:
+        proto.set_exception(exc)  # the response read raises it, and it is classified
+
+
+async def _stop(sending: asyncio.Future[None] | None) -> None:
+    """Cancel a body writer and wait for it, without swallowing a cancellation
+    of the probe itself (its deadline)."""
+    if sending is None:
+        return
+    sending.cancel()
+    try:
+        await sending
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def _read_head(proto: ResponseHandler) -> tuple[RawResponseMessage, StreamReader]:
@@ -272,6 +295,8 @@ def _request(
     out.update(headers)
     for default, value in _DEFAULT_HEADERS:
         out.setdefault(default, value)
+    if url.raw_user or url.raw_password:  # http://user:password@host/
+        out[hdrs.AUTHORIZATION] = encode_basic_auth(url.user or "", url.password or "")
     body, payload = b"", None
     if isinstance(data, Payload):
         payload = data
@@ -283,9 +308,9 @@ def _request(
             out.setdefault(hdrs.TRANSFER_ENCODING, "chunked")
     elif data is not None:
         body = data.encode() if isinstance(data, str) else data
+        out.setdefault(hdrs.CONTENT_LENGTH, str(len(body)))
         out.setdefault(hdrs.CONTENT_TYPE, "text/plain; charset=utf-8"
                        if isinstance(data, str) else "application/octet-stream")
-        out.setdefault(hdrs.CONTENT_LENGTH, str(len(body)))
     elif method not in _GET_METHODS:
         out.setdefault(hdrs.CONTENT_LENGTH, "0")
     if method in _POST_METHODS:
@@ -293,8 +318,8 @@ def _request(
     out.setdefault(hdrs.CONNECTION, "close")
     lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1"]
     for name, value in out.items():
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise ProbeFailure(f"header {name!r} contains a line break")
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise ProbeFailure(f"header {name!r} contains a control character")
         lines.append(f"{name}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode(), body, payload
 
@@ -316,10 +341,12 @@ def _next_hop(
         parsed = URL(location, encoded=False)
     except ValueError as exc:
         raise RedirectFailure(f"redirect to an invalid location {location!r}: {exc}") from exc
-    if not parsed.scheme:
-        parsed = url.join(parsed)
-    elif parsed.scheme not in ("http", "https"):
+    if parsed.scheme and parsed.scheme not in ("http", "https"):
         raise RedirectFailure(f"redirect to a non-HTTP location {location!r}")
+    if not parsed.scheme or (
+        parsed.scheme == url.scheme and _has_no_authority(location, parsed.scheme)
+    ):
+        parsed = url.join(parsed)  # "/x", "x", and "http:x" as browsers read it
     if not parsed.raw_host:
         raise RedirectFailure(f"redirect to a location without a host {location!r}")
     if (status == 303 and method != hdrs.METH_HEAD) or (

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from probes import close_connectors, http, upload
-from probes._cold import MAX_REDIRECTS
+from probes._cold import MAX_REDIRECTS, ColdClient
+from probes._common import ssl_for
 from probes._timing import TraceFacts
 from probes.base import ProbeContext
 from slaguard.domain import ErrorClass, Outcome, ProbeResult
@@ -44,6 +45,7 @@ class Scripted:
 
     replies: dict[str, bytes] = field(default_factory=dict)
     early: set[str] = field(default_factory=set)
+    duplex: set[str] = field(default_factory=set)  # head first, then read, then the body
     stalled: set[str] = field(default_factory=set)  # never read, never answered
     released: asyncio.Event = field(default_factory=asyncio.Event)  # ends the stalls
     seen: list[Seen] = field(default_factory=list)
@@ -60,6 +62,12 @@ class Scripted:
             path = line.split()[1]
             if path in self.stalled:
                 await self.released.wait()
+                return
+            if path in self.duplex:
+                writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+                length = next(int(v) for k, v in headers if k.lower() == "content-length")
+                writer.write(b"received %d" % len(await reader.readexactly(length)))
                 return
             if path in self.early:
                 writer.write(self.replies[path])
@@ -170,11 +178,28 @@ async def test_upload_body_is_what_aiohttp_writes(server: Scripted, cold: ProbeC
     assert len(ours.body) == len(theirs.body) > 100 * 1024
 
 
-async def test_a_line_break_in_a_header_is_refused(server: Scripted, cold: ProbeContext) -> None:
-    r = await probe(cold, server.url("/"), headers={"X-A": "1\r\nX-Injected: 1"})
+@pytest.mark.parametrize("value", ["1\r\nX-Injected: 1", "a\x00b", "\x1b[31m"])
+async def test_control_characters_in_a_header_are_refused(
+    server: Scripted, cold: ProbeContext, value: str
+) -> None:
+    r = await probe(cold, server.url("/"), headers={"X-A": value})
     assert r.outcome is Outcome.UNKNOWN and r.error is not None
-    assert r.error.message == "header 'X-A' contains a line break"
+    assert r.error.message == "header 'X-A' contains a control character"
     assert server.seen == []
+
+
+async def test_user_and_password_in_the_url_are_sent_as_aiohttp_sends_them(
+    server: Scripted, cold: ProbeContext
+) -> None:
+    url = f"http://probe:s%40cret@127.0.0.1:{server.port}/"
+    server.replies["/"] = reply(200, b"ok")
+    r = await probe(cold, url)
+    assert r.outcome is Outcome.SUCCESS, r.error
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        await resp.read()
+    ours, theirs = server.seen
+    assert ours.header("Authorization") == theirs.header("Authorization") == \
+        "Basic cHJvYmU6c0BjcmV0"  # probe:s@cret
 
 
 # -- responses -----------------------------------------------------------------------
@@ -273,6 +298,34 @@ async def test_deadline_stops_an_upload_that_is_never_read(
     assert r.bytes is not None and 0 < r.bytes < 64 * 2**20  # the kernel's buffers took some
 
 
+async def test_upload_answered_before_it_is_read_is_still_sent_whole(
+    server: Scripted, cold: ProbeContext
+) -> None:
+    # Some servers send the response head first and read the body after: the
+    # body keeps going until the response is complete.
+    server.duplex.add("/up")
+    target = make_target("upload", server.url("/up"), mode="put", size="8MiB",
+                         expect={"body_contains": f"received {8 * 2**20}"})
+    r = await upload.run(target, cold)  # type: ignore[arg-type]
+    assert r.outcome is Outcome.SUCCESS, r.error
+    assert r.bytes == 8 * 2**20
+
+
+async def test_a_failing_body_fails_the_probe_at_once(server: Scripted, cold: ProbeContext) -> None:
+    class Broken(upload.GeneratedPayload):
+        async def write_with_length(self, writer: object, content_length: int | None) -> None:
+            raise ValueError("generator broke")
+
+    server.stalled.add("/up")
+    client = ColdClient()
+    with pytest.raises(ValueError, match="generator broke"):
+        async with asyncio.timeout(2), client.request(
+            "PUT", server.url("/up"), headers={}, data=Broken(1024), ssl=ssl_for(
+                make_target("http", server.url("/")), cold)):
+            pass
+    await client.close()
+
+
 # -- redirects ---------------------------------------------------------------------------
 
 
@@ -292,11 +345,13 @@ async def test_temporary_redirect_keeps_method_and_body(
     server: Scripted, cold: ProbeContext
 ) -> None:
     server.replies["/a/b"] = reply(307, b"", "Location: ../c?x=1#frag")
-    server.replies["/c?x=1"] = reply(200, b"ok")
+    server.replies["/c?x=1"] = reply(308, b"", "Location: http:d")  # as browsers read it
+    server.replies["/d"] = reply(200, b"ok")
     r = await probe(cold, server.url("/a/b"), method="PUT", body="payload")
     assert r.outcome is Outcome.SUCCESS, r.error
     assert [(s.line, s.body) for s in server.seen] == [
-        ("PUT /a/b HTTP/1.1", b"payload"), ("PUT /c?x=1 HTTP/1.1", b"payload")]
+        ("PUT /a/b HTTP/1.1", b"payload"), ("PUT /c?x=1 HTTP/1.1", b"payload"),
+        ("PUT /d HTTP/1.1", b"payload")]
 
 
 async def test_credentials_stay_with_their_origin(server: Scripted, cold: ProbeContext) -> None:
@@ -326,7 +381,7 @@ async def test_redirect_without_location_is_judged_on_its_status(
     [
         ("ftp://files.example/x", "redirect to a non-HTTP location 'ftp://files.example/x'"),
         ("http:///nohost", "redirect to a location without a host 'http:///nohost'"),
-        ("/loop", f"more than {MAX_REDIRECTS} redirects"),
+        ("/loop", f"stopped after {MAX_REDIRECTS} redirects"),
     ],
 )
 async def test_redirects_that_cannot_be_followed(
@@ -338,7 +393,7 @@ async def test_redirects_that_cannot_be_followed(
     assert r.error is not None and r.error.cls is ErrorClass.HTTP_STATUS
     assert r.error.message == message
     if location == "/loop":
-        assert len(server.seen) == MAX_REDIRECTS + 1  # ten redirects followed, then refused
+        assert len(server.seen) == MAX_REDIRECTS  # the tenth redirect is refused, as aiohttp does
 
 
 # -- connections -----------------------------------------------------------------------
