@@ -18,14 +18,14 @@ every event itself:
 Requests are what aiohttp would send for the same call: Host, Accept */*,
 aiohttp's Accept-Encoding and User-Agent (a target's own headers win), and
 ``Connection: close``; a ``str`` body is UTF-8 ``text/plain``, a body-less
-POST/PUT/PATCH says ``Content-Length: 0``.  Redirects (301, 302, 303, 307,
-308) are followed as aiohttp follows them: 303, and 301/302 after a POST,
-become a body-less GET; a new origin drops Authorization and Cookie; a
-relative Location (and "http:x") is joined; the ``MAX_REDIRECTS``-th redirect
-is refused.  User and password in the URL become Basic authorization.  Failures are our
-own ``ProbeFailure``s, so ``probes.errors`` classifies them without knowing
-this module; aiohttp's protocol errors (a reset, a truncated body) pass as
-they are.
+POST/PUT/PATCH says ``Content-Length: 0``; a user and password in the URL
+become Basic authorization.  Redirects (301, 302, 303, 307, 308) are followed
+as aiohttp follows them: 303, and 301/302 after a POST, become a body-less
+GET; a new origin drops Authorization and Cookie; a relative Location (and
+"http:x") is joined; the ``MAX_REDIRECTS``-th redirect is refused.  Failures
+are our own ``ProbeFailure``s, so ``probes.errors`` classifies them without
+knowing this module; aiohttp's protocol errors (a reset, a truncated body)
+pass as they are.
 """
 
 from __future__ import annotations
