@@ -148,8 +148,7 @@ class ColdClient:
                 await _stop(sending)
                 # Never reused, and a write nobody reads must not keep the socket.
                 transport.abort()
-            trace.mark("redirect")
-            trace.facts.redirects += 1
+            trace.redirected()
             target, method, data, headers = _next_hop(
                 target, location, message.code, method, data, headers)
         raise RedirectFailure(f"stopped after {MAX_REDIRECTS} redirects")
@@ -184,8 +183,7 @@ class ColdClient:
         except BaseException:
             transport.abort()
             raise
-        trace.facts.new_connections += 1
-        trace.mark("conn_ready")
+        trace.new_connection_ready()
         return transport, proto
 
     async def _addresses(
@@ -197,8 +195,7 @@ class ColdClient:
             if ":" not in host and not is_canonical_ipv4_address(host):
                 raise ProbeFailure(f"{host} is not a canonical IPv4 address")
             return [_addr_info(host, port)]
-        trace.mark("dns_start")
-        trace.facts.hosts.append(host)
+        trace.resolving(host)
         try:
             found = await self._resolver.resolve(host, port, family=socket.AF_UNSPEC)
         except OSError as exc:

@@ -10,9 +10,9 @@ Three sources feed one recorder (``ProbeTrace``):
   recorder of the probe that made the request through ``_ACTIVE``;
 * ``TimedConnector`` (warm probes): aiohttp has no TLS signal
   (``on_connection_create_end`` comes after both TCP connect and TLS
-  handshake), so the connector marks the
-  boundary between the two itself; it also reads the peer address and the
-  certificate chain of every connection handed to the probe, new or reused.
+  handshake), so the connector marks the boundary between the two itself; it
+  also reads the peer address and the certificate chain of every connection
+  handed to the probe, new or reused.
 
 The recorder is a state machine: every event closes the running segment and
 may switch to another phase, so the phases partition the probe's wall time
@@ -264,6 +264,21 @@ class ProbeTrace:
             self.clock.stop()
             _ACTIVE.reset(token)
 
+    # The events that also record a fact: one method each, for aiohttp's
+    # signals (warm probes) and the cold client alike.
+
+    def resolving(self, host: str) -> None:
+        self.mark("dns_start")
+        self.facts.hosts.append(host)
+
+    def new_connection_ready(self) -> None:
+        self.mark("conn_ready")
+        self.facts.new_connections += 1
+
+    def redirected(self) -> None:
+        self.mark("redirect")
+        self.facts.redirects += 1
+
     def note_connection(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         if peer:
@@ -305,8 +320,7 @@ def _marker(event: str) -> Callable[..., Awaitable[None]]:
 async def _on_dns_start(_s: Any, _c: Any, params: Any) -> None:
     trace = _ACTIVE.get()
     if trace is not None:
-        trace.mark("dns_start")
-        trace.facts.hosts.append(params.host)
+        trace.resolving(params.host)
 
 
 async def _on_dns_cache_hit(_s: Any, _c: Any, _p: Any) -> None:
@@ -318,8 +332,7 @@ async def _on_dns_cache_hit(_s: Any, _c: Any, _p: Any) -> None:
 async def _on_created(_s: Any, _c: Any, _p: Any) -> None:
     trace = _ACTIVE.get()
     if trace is not None:
-        trace.mark("conn_ready")
-        trace.facts.new_connections += 1
+        trace.new_connection_ready()
 
 
 async def _on_reused(_s: Any, _c: Any, _p: Any) -> None:
@@ -332,8 +345,7 @@ async def _on_reused(_s: Any, _c: Any, _p: Any) -> None:
 async def _on_redirect(_s: Any, _c: Any, _p: Any) -> None:
     trace = _ACTIVE.get()
     if trace is not None:
-        trace.mark("redirect")
-        trace.facts.redirects += 1
+        trace.redirected()
 
 
 def _build_trace_config() -> aiohttp.TraceConfig:
