@@ -54,15 +54,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from compensation.archive import StatementArchive  # noqa: E402
+from compensation.incidents_import import import_incidents  # noqa: E402
+from compensation.lifecycle import MonthlyStatementJob, StatementLifecycle  # noqa: E402
+from compensation.statements import statement_from_report  # noqa: E402
 from exporters import statement_json  # noqa: E402
 from slaguard.config import Config, parse_config  # noqa: E402
 from slaguard.config.calendar import load_calendar  # noqa: E402
 from slaguard.domain import Outcome, ProbeResult  # noqa: E402
 from slaguard.evaluation import Evaluator  # noqa: E402
-from slaguard.incidents_import import import_incidents  # noqa: E402
-from slaguard.statement_archive import StatementArchive  # noqa: E402
-from slaguard.statement_job import MonthlyStatementJob, StatementLifecycle  # noqa: E402
-from slaguard.statements import statement_from_report  # noqa: E402
 from slaguard.store import SQLiteStore  # noqa: E402
 from slaguard.units import parse_duration  # noqa: E402
 from slo.periods import parse_month  # noqa: E402

@@ -23,14 +23,18 @@ from alerting.api import AlertingApi, register_routes
 from alerting.incidents import compensation_records
 from alerting.service import AlertingService
 from alerting.store import AlertingStore
+from compensation import portal
+from compensation.archive import StatementArchive
+from compensation.claims import ClaimService, ClaimStore
+from compensation.claims_api import ClaimsApi
+from compensation.claims_api import register_routes as register_claim_routes
+from compensation.lifecycle import MonthlyStatementJob, StatementLifecycle, run_every
+from compensation.statements import statement_from_report
 from exporters.influxdb import InfluxExporter
 from exporters.prometheus import IncidentCollector, ProbeCollector, SloCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
-from slaguard import eventloop, portal, statuspage, workers
-from slaguard.claims import ClaimService, ClaimStore
-from slaguard.claims_api import ClaimsApi
-from slaguard.claims_api import register_routes as register_claim_routes
+from slaguard import eventloop, statuspage, workers
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
 from slaguard.domain import ProbeResult
@@ -40,9 +44,6 @@ from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
 from slaguard.server import ServerDeps, make_app, serve
 from slaguard.state import LiveState
-from slaguard.statement_archive import StatementArchive
-from slaguard.statement_job import MonthlyStatementJob, StatementLifecycle, run_every
-from slaguard.statements import statement_from_report
 from slaguard.store import SQLiteStore
 from slaguard.units import to_ms
 

@@ -105,7 +105,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_import_incidents(args: argparse.Namespace) -> int:
-    from slaguard.incidents_import import Known, import_incidents
+    from compensation.incidents_import import Known, import_incidents
 
     cfg = _load(args.config)
     known = Known(priorities=set(cfg.incidents.priorities) or None,
@@ -172,8 +172,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from slaguard.claims import add_claim_arguments, cmd_claim
-    from slaguard.statement_job import (
+    from compensation.claims import add_claim_arguments, cmd_claim
+    from compensation.lifecycle import (
         add_generate_arguments,
         add_statement_arguments,
         cmd_generate_statements,

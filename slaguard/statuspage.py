@@ -26,7 +26,7 @@ Day bars:
 Everything is server-rendered and self-contained (no external resources); the
 page works without JavaScript, a small script only adds arrow-key movement
 between the day cells.  The page module also holds the HTML helpers the
-customer portal (``slaguard.portal``) shares.
+customer portal (``compensation.portal``) shares.
 """
 
 from __future__ import annotations

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slaguard.claims import ClaimService, ClaimStore
+from compensation.archive import StatementArchive
+from compensation.claims import ClaimService, ClaimStore
+from compensation.incidents_import import import_incidents
+from compensation.lifecycle import StatementLifecycle
 from slaguard.config import Config, parse_config
 from slaguard.config.calendar import load_calendar
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.evaluation import Evaluator
-from slaguard.incidents_import import import_incidents
-from slaguard.statement_archive import StatementArchive
-from slaguard.statement_job import StatementLifecycle
 from slaguard.store import SQLiteStore
 from slo.periods import to_ms
 

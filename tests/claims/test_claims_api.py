@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from slaguard.claims_api import ClaimsApi, register_routes
+from compensation.claims_api import ClaimsApi, register_routes
 
 from . import kit
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from slaguard.claims import Actor, ClaimConflict, ClaimForbidden
+from compensation.claims import Actor, ClaimConflict, ClaimForbidden
 
 from . import kit
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from slaguard import statement_job
-from slaguard.claims import add_claim_arguments, cmd_claim
-from slaguard.statement_job import (
+from compensation import lifecycle as statement_job
+from compensation.claims import add_claim_arguments, cmd_claim
+from compensation.lifecycle import (
     StatementLifecycleError,
     add_generate_arguments,
     add_statement_arguments,
@@ -123,7 +123,7 @@ def test_the_claim_commands(cli: Callable[..., int],
     assert shown["log"][0]["actor"] == "hotline"
     assert [c["id"] for c in claim("list", "--state", "executed")["claims"]] == [cid]
     # A refused step exits 1 with the reason (cli.main prints SlaguardError).
-    from slaguard.claims import ClaimConflict
+    from compensation.claims import ClaimConflict
 
     with pytest.raises(ClaimConflict, match="executed: no further steps"):
         cli("claim", "reject", cid, "--reason", "late")

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from exporters.statement_pdf import FontConfig
-from slaguard.errors import StoreError
-from slaguard.statement_archive import FORMATS, render_document, render_live
-from slaguard.statement_job import (
+from compensation.archive import FORMATS, render_document, render_live
+from compensation.lifecycle import (
     MonthlyStatementJob,
     NoSuchVersion,
     StatementLifecycleError,
     generation_date,
 )
+from exporters.statement_pdf import FontConfig
+from slaguard.errors import StoreError
 from slo.calendar import CalendarUnknown, make_calendar
 from slo.periods import parse_month
 from tests.conftest import REQUIRE_INTEGRATION
@@ -112,7 +112,7 @@ def test_the_job_only_freezes_customers_not_frozen_yet(w: kit.World) -> None:
 def test_the_job_refuses_an_unknown_year_and_says_so_once(
         w: kit.World, caplog: pytest.LogCaptureFixture) -> None:
     job = MonthlyStatementJob(w.lifecycle)
-    with caplog.at_level(logging.DEBUG, logger="slaguard.statement_job"):
+    with caplog.at_level(logging.DEBUG, logger="compensation.lifecycle"):
         runs = [job.run(kit.at("01-15 10:00", 2027)), job.run(kit.at("01-15 11:00", 2027))]
     assert [r.status for r in runs] == ["calendar_unknown", "calendar_unknown"]
     assert w.archive.frozen_customers("2026-12") == set()
@@ -235,7 +235,7 @@ def test_reissue_needs_a_reason_and_a_frozen_statement(w: kit.World) -> None:
 async def test_run_every_keeps_running_after_a_failed_run(w: kit.World) -> None:
     import asyncio
 
-    from slaguard.statement_job import run_every
+    from compensation.lifecycle import run_every
 
     calls: list[int] = []
 

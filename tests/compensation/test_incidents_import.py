@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from slaguard.errors import ImportFileError
-from slaguard.incidents_import import (
+from compensation.incidents_import import (
     Known,
     connect,
     import_incidents,
@@ -20,6 +19,7 @@ from slaguard.incidents_import import (
     parse_incident,
     read_incidents,
 )
+from slaguard.errors import ImportFileError
 from slaguard.store import SQLiteStore
 from slo import parse_month
 from slo.compensation import IncidentRecord
@@ -113,7 +113,7 @@ def test_any_priority_without_a_configuration() -> None:
 
 
 def test_a_failing_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import slaguard.incidents_import as mod
+    import compensation.incidents_import as mod
 
     db = tmp_path / "s.db"
     import_incidents(db, write(tmp_path, [SEPT]), KNOWN)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from slaguard import portal
+from compensation import portal
 from slaguard.app import App
 from slaguard.config import Config
 from slaguard.demo import CYCLE_S, LOCATIONS, Platform, demo_config, start_platform

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from compensation.portal import COOKIE, Portal, register_routes, sign
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.evaluation import Evaluator
-from slaguard.portal import COOKIE, Portal, register_routes, sign
 from tests.conftest import require_cjk_font
 
 from . import scenario as sc

@@ -35,8 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporters.statement_pdf import CJKFontMissing
-from slaguard.claims import (
+from compensation.claims import (
     Actor,
     ClaimConflict,
     ClaimForbidden,
@@ -44,15 +43,16 @@ from slaguard.claims import (
     ClaimService,
     claim_json,
 )
-from slaguard.config import Config
-from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
-from slaguard.statement_job import (
+from compensation.lifecycle import (
     NoSuchVersion,
     Rendered,
     StatementLifecycle,
     StatementLifecycleError,
 )
-from slaguard.statements import UnknownCustomer
+from compensation.statements import UnknownCustomer
+from exporters.statement_pdf import CJKFontMissing
+from slaguard.config import Config
+from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
 from slo.periods import rfc3339
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

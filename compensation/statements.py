@@ -5,11 +5,11 @@ One path for the CLI, the API and the monthly job, so they agree to the fen.
 
 from __future__ import annotations
 
+from compensation.incidents_import import incidents_for_period
 from slaguard.config import Config
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
-from slaguard.incidents_import import incidents_for_period
 from slo import Report
 from slo.compensation import compensation_policy
 from slo.statement import Statement, build_statement

@@ -38,13 +38,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from compensation import lifecycle as statement_job
+from compensation.archive import ArchivedVersion
+from compensation.lifecycle import StatementLifecycle, StatementLifecycleError
+from compensation.statements import customer as find_customer
 from probes.base import wall_ms
-from slaguard import statement_job
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
-from slaguard.statement_archive import ArchivedVersion
-from slaguard.statement_job import StatementLifecycle, StatementLifecycleError
-from slaguard.statements import customer as find_customer
 from slaguard.store.db import TableStore
 from slo.availability import Outage
 from slo.periods import Period, local_date, parse_rfc3339, rfc3339

@@ -38,12 +38,12 @@ from typing import Any
 
 from aiohttp import web
 
+from compensation.statements import make_statement
 from exporters.statements import RENDERERS
 from probes.base import wall_ms
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
-from slaguard.statements import make_statement
 from slaguard.statuspage import Pair, add_static, html_response
 from slo.periods import month_containing
 
@@ -78,7 +78,7 @@ LABELS: Mapping[str, Pair] = {
     "no_claims": ("暂无补偿申请", "No claims"),
     "status_page": ("服务状态", "Service status"),
 }
-# Claims as ``slaguard.claims.claim_json`` gives them; other keys are not shown.
+# Claims as ``compensation.claims.claim_json`` gives them; other keys are not shown.
 CLAIM_COLUMNS: Mapping[str, Pair] = {
     "id": ("编号", "Claim"), "month": ("月份", "Month"), "period": ("申请时段", "Period"),
     "state": ("进度", "Progress"), "amount": ("补偿金额", "Amount"),

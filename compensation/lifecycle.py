@@ -35,20 +35,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
-from probes.base import wall_ms
-from slaguard.config import Config, load_config
-from slaguard.config.schema import Customer
-from slaguard.errors import SlaguardError
-from slaguard.evaluation import Evaluator
-from slaguard.statement_archive import (
+from compensation.archive import (
     CONTENT_TYPES,
     FORMATS,
     ArchivedVersion,
     StatementArchive,
     render_live,
 )
-from slaguard.statements import customer as find_customer
-from slaguard.statements import make_statement, statement_from_report
+from compensation.statements import customer as find_customer
+from compensation.statements import make_statement, statement_from_report
+from probes.base import wall_ms
+from slaguard.config import Config, load_config
+from slaguard.config.schema import Customer
+from slaguard.errors import SlaguardError
+from slaguard.evaluation import Evaluator
 from slo.calendar import CalendarUnknown, WorkingDayCalendar
 from slo.compensation import money_text
 from slo.periods import Period, local_date, parse_month, previous_month
