@@ -35,10 +35,10 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from demo.platform import CYCLE_S, LOCATIONS, demo_config, start_platform
 from grafana.build import DEFAULT_DIR, load, queries
 from slaguard.app import App
 from slaguard.config.schema import HttpTarget
-from slaguard.demo import CYCLE_S, LOCATIONS, demo_config, start_platform
 from tests.conftest import free_port, require_binary
 from tests.integration.servers import Prometheus, prometheus
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from compensation import portal
+from demo.platform import CYCLE_S, LOCATIONS, Platform, demo_config, start_platform
 from slaguard.app import App
 from slaguard.config import Config
-from slaguard.demo import CYCLE_S, LOCATIONS, Platform, demo_config, start_platform
 from slaguard.server import serve
 from slo.periods import from_ms, month_containing
 from tests.conftest import REQUIRE_INTEGRATION, free_port, require_binary

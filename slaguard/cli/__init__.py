@@ -163,7 +163,7 @@ def slo_month(now_ms: int, tz: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from slaguard.demo import run_demo
+    from demo.platform import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):
         eventloop.run(run_demo(port=args.port, data_dir=Path(args.data_dir),
