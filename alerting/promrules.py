@@ -74,11 +74,11 @@ from typing import Any
 import yaml
 
 from slaguard.config.schema import Config, TargetBase
+from slaguard.policy import from_config
 from slaguard.units import format_duration
 from slo.burn import DEFAULT_RULES, WINDOWS, BurnRule, budget_consumed
 from slo.fmt import number, percent_text
 from slo.model import NoDataPolicy, QuorumRule, ServiceSpec
-from slo.policy import from_config
 
 RULES_FILE = "slaguard-rules.yml"
 ALERTMANAGER_FILE = "alertmanager.yml"

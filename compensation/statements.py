@@ -10,8 +10,8 @@ from slaguard.config import Config
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
+from slaguard.policy import compensation_policy
 from slo import Report
-from slo.compensation import compensation_policy
 from slo.statement import Statement, build_statement
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Iterable
 
 import slo
 from slaguard.config import Config
+from slaguard.policy import from_config
 from slaguard.store import SQLiteStore
 from slo.calendar import WorkingDayCalendar
 from slo.compensation import IncidentRecord
@@ -50,7 +51,7 @@ class Evaluator:
         self.calendar = calendar
         self.maintenance = maintenance
         self.incidents = incidents
-        self.policy = slo.from_config(cfg)
+        self.policy = from_config(cfg)
         self._latency_targets = sorted({t for o in self.policy.latency for t in o.targets})
         self._freshness_targets = sorted({t for o in self.policy.freshness for t in o.targets})
 

@@ -15,7 +15,6 @@ from slo.evaluator import (
 from slo.latency import LatencyHistogram, LatencyHistograms, LatencySample, LatencySeries
 from slo.model import Policy
 from slo.periods import Period, month, month_containing, parse_month
-from slo.policy import from_config
 from slo.recovery import FreshnessSample
 from slo.report import Report
 from slo.runs import Run, RunBuilder, runs_from_results
@@ -36,7 +35,6 @@ __all__ = [
     "SeriesRuns",
     "WorkingDayCalendar",
     "build_report",
-    "from_config",
     "make_calendar",
     "month",
     "month_containing",

@@ -28,13 +28,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from slo.availability import Availability
 from slo.fmt import number, percent_down, percent_text
-
-if TYPE_CHECKING:
-    from slaguard.config.schema import Config
 
 CreditMode = Literal["tiered", "linear", "max"]
 LineKind = Literal["availability", "interruption", "response", "data_loss", "cap"]
@@ -133,27 +130,6 @@ def _ascending(tiers: Iterable[tuple[_B | None, Decimal]]) -> tuple[tuple[_B | N
     bounded: list[tuple[_B | None, Decimal]] = [t for t in items if t[0] is not None]
     bounded.sort(key=lambda t: Fraction(t[0] or 0))
     return tuple(bounded + [t for t in items if t[0] is None])
-
-
-def compensation_policy(cfg: Config) -> CompensationPolicy:
-    """The pure policy from a loaded configuration (attributes only: no pydantic here)."""
-    c = cfg.compensation
-    return CompensationPolicy(
-        policy_version=c.policy_version,
-        currency=c.currency,
-        mode=c.availability.mode,
-        availability_tiers=tuple((lo, pct) for lo, pct in c.availability.tiers),
-        linear_factor=c.availability.linear_factor,
-        interruption=c.interruption,
-        response_combine=c.response.combine,
-        response_tiers=tuple(c.response.tiers),
-        respond_ms={p: int(v.respond.total_seconds()) * 1000
-                    for p, v in cfg.incidents.priorities.items()},
-        data_loss_tiers=tuple((None if b is None else int(b.total_seconds()), pct)
-                              for b, pct in c.data_loss.tiers),
-        cap_percent=c.cap,
-        settlement=tuple(c.settlement),
-    )
 
 
 # -- money --------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The evaluator's own policy types: small, frozen, pydantic-free.
 
-``slo.policy.from_config`` fills them from ``slaguard.config.schema.Config``;
+``slaguard.policy.from_config`` fills them from ``slaguard.config.schema.Config``;
 tests and other callers can build them directly.  Durations are integer
 milliseconds and objectives ``Decimal`` percents, so nothing inexact enters.
 """

@@ -22,6 +22,7 @@ from alerting.notification import Priority
 from alerting.rules import AlertState, Condition, EventKind, RuleSettings
 from slaguard.config import Config, parse_config
 from slaguard.domain import Outcome, ProbeResult
+from slaguard.policy import from_config
 from slaguard.state import LiveState
 from slo.latency import BoundResult, LatencyResult
 from slo.model import FreshnessObjective, LatencyBound
@@ -99,7 +100,7 @@ def web_results(start: int, end: int, down_from: int | None = None,
 
 
 def report_at(cfg: Config, now: int, results: Iterable[ProbeResult]) -> Report:
-    policy = slo.from_config(cfg)
+    policy = from_config(cfg)
     return slo.report_from_results(policy, slo.month_containing(now, policy.timezone), now,
                                    list(results), burn=True)
 

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from slaguard.config import Config, parse_config
 from slaguard.domain import Outcome
+from slaguard.policy import from_config
 from slo import Report, build_report, make_calendar, parse_month
 from slo.compensation import IncidentRecord
 from slo.periods import to_ms
-from slo.policy import from_config
 from slo.runs import runs_from_results
 from slo.timeline import SeriesRuns
 

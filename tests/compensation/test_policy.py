@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slaguard.policy import compensation_policy
 from slo.compensation import (
     CAPPED_KINDS,
     CompensationPolicy,
     IncidentRecord,
     assess_credits,
-    compensation_policy,
     data_loss_tier,
     incident_credit,
     incidents_for,

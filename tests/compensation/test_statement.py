@@ -12,8 +12,8 @@ import pytest
 
 from exporters import statement_csv, statement_html, statement_json
 from slaguard.config import Config
+from slaguard.policy import compensation_policy
 from slo import Report
-from slo.compensation import compensation_policy
 from slo.statement import Statement, build_statement, content_hash
 
 from . import scenario as sc

@@ -9,7 +9,7 @@ import pytest
 
 from exporters import statement_html, statement_pdf
 from exporters.statement_pdf import CJKFontMissing, choose_font, visible_chars
-from slo.compensation import compensation_policy
+from slaguard.policy import compensation_policy
 from slo.statement import Statement, build_statement
 from tests.conftest import require_cjk_font
 

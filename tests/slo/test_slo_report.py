@@ -11,6 +11,7 @@ from slo_testkit import IV, OCT_2026
 
 from slaguard.config import parse_config
 from slaguard.domain import Outcome, ProbeResult
+from slaguard.policy import from_config
 from slo.evaluator import (
     build_report,
     month_report,
@@ -20,7 +21,6 @@ from slo.evaluator import (
 )
 from slo.model import LatencyBound, Policy
 from slo.periods import parse_month
-from slo.policy import from_config
 from slo.timeline import SeriesRuns
 
 CONFIG: dict[str, Any] = {

@@ -1,8 +1,9 @@
-"""The one adapter from ``slaguard.config.schema.Config`` to the evaluator's policy.
+"""The adapters from ``slaguard.config.schema.Config`` to ``slo``'s pure policies:
+the evaluator's (``from_config``) and compensation's (``compensation_policy``).
 
-Everything else in ``slo`` works on the small frozen dataclasses of
-``slo.model``; this module only reads attributes (the schema is imported for
-type checking alone), so ``slo`` never depends on pydantic at run time.
+``slo`` works on the small frozen dataclasses of ``slo.model`` and
+``slo.compensation`` and never sees the configuration; this module only reads
+attributes.
 Durations become integer milliseconds, datetimes exact epoch milliseconds
 (a naive datetime is read in the configured time zone).
 """
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from slo.compensation import CompensationPolicy
 from slo.model import (
     SLO_KINDS,
     AvailabilityRules,
@@ -118,4 +120,25 @@ def from_config(cfg: Config) -> Policy:
         latency=tuple(objectives["latency"]),
         freshness=tuple(objectives["freshness"]),
         restore=tuple(objectives["restore"]),
+    )
+
+
+def compensation_policy(cfg: Config) -> CompensationPolicy:
+    """The pure policy from a loaded configuration (attributes only: no pydantic here)."""
+    c = cfg.compensation
+    return CompensationPolicy(
+        policy_version=c.policy_version,
+        currency=c.currency,
+        mode=c.availability.mode,
+        availability_tiers=tuple((lo, pct) for lo, pct in c.availability.tiers),
+        linear_factor=c.availability.linear_factor,
+        interruption=c.interruption,
+        response_combine=c.response.combine,
+        response_tiers=tuple(c.response.tiers),
+        respond_ms={p: int(v.respond.total_seconds()) * 1000
+                    for p, v in cfg.incidents.priorities.items()},
+        data_loss_tiers=tuple((None if b is None else int(b.total_seconds()), pct)
+                              for b, pct in c.data_loss.tiers),
+        cap_percent=c.cap,
+        settlement=tuple(c.settlement),
     )
