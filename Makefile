@@ -21,8 +21,8 @@ test: $(STAMP) system-deps
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check slaguard probes slo exporters alerting grafana tests bench
-	$(VENV)/bin/mypy slaguard probes slo exporters alerting grafana
+	$(VENV)/bin/ruff check slaguard probes slo exporters alerting grafana compensation demo tests bench
+	$(VENV)/bin/mypy slaguard probes slo exporters alerting grafana compensation demo
 
 bench: $(STAMP) system-deps
 	$(VENV)/bin/python bench/probe_throughput.py

@@ -25,6 +25,7 @@ from alerting.promrules import (
 from slaguard.config.schema import Config
 from slaguard.units import format_duration
 
+ALERTMANAGER_FILE = "alertmanager.yml"
 WEBHOOK_PATH = "/api/v1/alertmanager"
 RECEIVER = "slaguard"
 DISCARD = "discard"

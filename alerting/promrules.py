@@ -67,7 +67,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -81,7 +80,6 @@ from slo.fmt import number, percent_text
 from slo.model import NoDataPolicy, QuorumRule, ServiceSpec
 
 RULES_FILE = "slaguard-rules.yml"
-ALERTMANAGER_FILE = "alertmanager.yml"
 
 # Alert names; the Alertmanager config (alerting.amconfig) routes and inhibits by them.
 SERVICE_DOWN = "SlaguardServiceDown"
@@ -403,17 +401,3 @@ def render_rules(cfg: Config, options: RuleOptions = RuleOptions()) -> str:
         f"Not generated, threshold ≥ 100 % (can never fire): {', '.join(skipped)}.\n"
         if skipped else "")
     return dump_yaml(rules_config(cfg, options), header)
-
-
-def write_rules(cfg: Config, out_dir: Path) -> list[Path]:
-    """Write ``slaguard-rules.yml`` and ``alertmanager.yml`` into ``out_dir``."""
-    from alerting import amconfig  # amconfig builds on this module's names
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rules = out_dir / RULES_FILE
-    rules.write_text(render_rules(cfg), encoding="utf-8")
-    am = out_dir / ALERTMANAGER_FILE
-    am.write_text(amconfig.render_alertmanager(cfg), encoding="utf-8")
-    if cfg.server.api_token:
-        am.chmod(0o600)  # it holds the bearer token
-    return [rules, am]

@@ -27,18 +27,14 @@ connection (WAL, busy timeout), as the alerting store's do.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from compensation import lifecycle as statement_job
 from compensation.archive import ArchivedVersion
 from compensation.lifecycle import StatementLifecycle, StatementLifecycleError
 from compensation.statements import customer as find_customer
@@ -633,96 +629,3 @@ def claim_json(claim: Claim, tz: str, log: Sequence[LogEntry] | None = None) -> 
                        "action": e.action, "from": e.from_state, "to": e.to_state,
                        "detail": dict(e.detail)} for e in log]
     return doc
-
-
-# -- CLI ------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def claims_for(cfg: Any) -> Iterator[ClaimService]:
-    """A claim service over the record, for one-shot commands."""
-    with statement_job.lifecycle_for(cfg) as lifecycle:
-        store = ClaimStore(cfg.storage.path)
-        try:
-            yield ClaimService(store, lifecycle, lambda: statement_job.now_ms())
-        finally:
-            store.close()
-
-
-def add_claim_arguments(sp: argparse.ArgumentParser) -> None:
-    """``slaguard claim ACTION …``: the sub-commands of ``cmd_claim``."""
-    sub = sp.add_subparsers(dest="claim_command", required=True, metavar="ACTION")
-
-    def action(name: str, help_: str, with_id: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
-        # SUPPRESS: given here it overrides, absent it keeps the parent's -c.
-        p.add_argument("-c", "--config", default=argparse.SUPPRESS,
-                       help="configuration file (default ./slaguard.yaml)")
-        if with_id:
-            p.add_argument("id", help="the claim, e.g. CLM-7")
-        if name not in ("show", "list"):
-            p.add_argument("--by", default=statement_job.default_actor(),
-                           help="who takes the step (default: $USER)")
-        return p
-
-    p = action("submit", "step 1: a customer's claim with its evidence", with_id=False)
-    p.add_argument("--customer", required=True)
-    p.add_argument("--month", required=True, help="YYYY-MM")
-    p.add_argument("--description", required=True)
-    p.add_argument("--evidence", action="append", default=[], help="text or link (repeatable)")
-    p.add_argument("--start", help="start of the stated period, RFC 3339 (default: the month)")
-    p.add_argument("--end", help="end of the stated period, RFC 3339 (default: the month)")
-    action("review", "step 2: operations reviews the claim").add_argument("--note", default="")
-    action("confirm-technical", "step 3: attach the measured outages and confirm").add_argument(
-        "--note", default="")
-    action("compute", "step 4: attach the month's frozen statement")
-    action("confirm", "step 5: the customer's confirmation (given to staff)").add_argument(
-        "--settlement", choices=["fee_reduction", "extension"])
-    action("execute", "step 6: the credit was applied").add_argument(
-        "--reference", default="", help="e.g. the credit note or the contract amendment")
-    action("reject", "reject the claim (terminal)").add_argument("--reason", required=True)
-    action("show", "a claim with its audit log")
-    p = action("list", "claims, newest first", with_id=False)
-    p.add_argument("--customer")
-    p.add_argument("--month")
-    p.add_argument("--state", choices=[s for s, _, _ in STEPS] + ["rejected"])
-
-
-def _run_claim(svc: ClaimService, args: argparse.Namespace) -> Any:
-    tz, cmd = svc.timezone, args.claim_command
-    if cmd == "list":
-        found = svc.find(Actor("cli", "staff"), args.customer, args.month, args.state)
-        return {"claims": [claim_json(c, tz) for c in found]}
-    if cmd == "show":
-        claim, log = svc.get(args.id, Actor("cli", "staff"))
-        return {"claim": claim_json(claim, tz, log)}
-    actor = Actor.staff(args.by)
-    if cmd == "submit":
-        new = svc.new_claim(args.customer, args.month, args.description, args.evidence,
-                            args.start, args.end)
-        return {"claim": claim_json(svc.submit(new, actor), tz)}
-    steps: dict[str, Callable[[], Claim]] = {
-        "review": lambda: svc.review(args.id, actor, args.note),
-        "confirm-technical": lambda: svc.confirm_technical(args.id, actor, args.note),
-        "compute": lambda: svc.compute(args.id, actor),
-        "confirm": lambda: svc.confirm(args.id, actor, args.settlement),
-        "execute": lambda: svc.execute(args.id, actor, args.reference),
-        "reject": lambda: svc.reject(args.id, actor, args.reason),
-    }
-    return {"claim": claim_json(steps[cmd](), tz)}
-
-
-def cmd_claim(args: argparse.Namespace) -> int:
-    """``slaguard claim submit|review|confirm-technical|compute|confirm|execute|reject|show|list``.
-
-    Staff actions from the command line (``--by`` names the person); a claim
-    error prints ``error: …`` and exits 1, bad input exits 2."""
-    cfg = statement_job.load(args.config)
-    try:
-        with claims_for(cfg) as svc:
-            doc = _run_claim(svc, args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return statement_job.EXIT_USAGE
-    print(json.dumps(doc, ensure_ascii=False, indent=2))
-    return statement_job.EXIT_OK

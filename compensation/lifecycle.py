@@ -23,16 +23,11 @@ second version 1.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Literal
 
 from compensation.archive import (
@@ -45,7 +40,7 @@ from compensation.archive import (
 from compensation.statements import customer as find_customer
 from compensation.statements import make_statement, statement_from_report
 from probes.base import wall_ms
-from slaguard.config import Config, load_config
+from slaguard.config import Config
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
@@ -304,102 +299,3 @@ async def run_every(job: MonthlyStatementJob, seconds: float,
         except Exception:
             log.exception("the monthly statement job failed; it runs again in %.0f s", seconds)
         await asyncio.sleep(seconds)
-
-
-# -- CLI ------------------------------------------------------------------------------------------
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-now_ms: Callable[[], int] = wall_ms  # the CLI's clock; tests replace it
-
-
-def load(path: str) -> Config:
-    cfg, warnings = load_config(path)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return cfg
-
-
-def default_actor() -> str:
-    return os.environ.get("USER") or os.environ.get("USERNAME") or "cli"
-
-
-@contextmanager
-def lifecycle_for(cfg: Config) -> Iterator[StatementLifecycle]:
-    """A lifecycle over the record, for one-shot commands."""
-    from slaguard.app import evaluator_for  # the composition root imports us
-
-    archive = StatementArchive(cfg.storage.path)
-    try:
-        with evaluator_for(cfg) as evaluator:
-            yield StatementLifecycle(evaluator, archive)
-    finally:
-        archive.close()
-
-
-def add_statement_arguments(sp: argparse.ArgumentParser) -> None:
-    """``slaguard statement``: the arguments of ``cmd_statement``."""
-    sp.add_argument("--customer", required=True)
-    sp.add_argument("--month", required=True, help="YYYY-MM in the configured time zone")
-    sp.add_argument("--format", choices=list(FORMATS), default="json")
-    sp.add_argument("-o", "--output", help="write to this file instead of stdout")
-    sp.add_argument("--version", type=int, dest="statement_version",
-                    help="an archived version of a frozen statement (default: the latest)")
-    sp.add_argument("--reissue", action="store_true",
-                    help="record a new version of a frozen statement (needs --reason)")
-    sp.add_argument("--reason", help="why the statement is reissued (kept with the version)")
-    sp.add_argument("--by", default=default_actor(), help="who reissues (default: $USER)")
-
-
-def _write(rendered: Rendered, output: str | None) -> None:
-    if output:
-        Path(output).write_bytes(rendered.body)  # bytes as archived: CSV keeps its CRLF
-    else:
-        sys.stdout.buffer.write(rendered.body)
-        sys.stdout.flush()
-
-
-def cmd_statement(args: argparse.Namespace) -> int:
-    """Print (or write) a statement; ``--reissue --reason`` records a new version first."""
-    if args.reissue and not (args.reason or "").strip():
-        print("error: --reissue needs --reason TEXT", file=sys.stderr)
-        return EXIT_USAGE
-    cfg = load(args.config)
-    now = now_ms()
-    try:
-        with lifecycle_for(cfg) as lc:
-            version = args.statement_version
-            if args.reissue:
-                version = lc.reissue(args.customer, args.month, now, args.by, args.reason).version
-            rendered = lc.render(args.customer, args.month, args.format, now, version)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    _write(rendered, args.output)
-    print(f"{rendered.filename}: {rendered.note}; total {rendered.total} "
-          f"{cfg.compensation.currency}; sha256 {rendered.hash}", file=sys.stderr)
-    return EXIT_OK
-
-
-def add_generate_arguments(sp: argparse.ArgumentParser) -> None:
-    """``slaguard generate-statements``: the arguments of ``cmd_generate_statements``."""
-    sp.add_argument("--month", help="YYYY-MM (default: last month)")
-    sp.add_argument("--force", action="store_true",
-                    help="freeze even before the generation day or when the calendar has no "
-                         "data for the year (a person decided)")
-    sp.add_argument("--reason", help="why (kept with each version; default: the rule applied)")
-    sp.add_argument("--by", default=default_actor(), help="who generates (default: $USER)")
-
-
-def cmd_generate_statements(args: argparse.Namespace) -> int:
-    """Freeze a closed month's statements for every customer (what the job does)."""
-    cfg = load(args.config)
-    now = now_ms()
-    month = args.month or previous_month(now, cfg.timezone).label
-    try:
-        with lifecycle_for(cfg) as lc:
-            gen = lc.freeze_month(month, now, by=args.by, reason=args.reason, force=args.force)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"{gen.month}: {gen.generated} statements frozen, {gen.already} already frozen")
-    return EXIT_OK

@@ -34,6 +34,7 @@ import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -44,9 +45,10 @@ from probes.base import wall_ms
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
-from slaguard.statuspage import Pair, add_static, html_response
+from slaguard.web import Pair, add_static, html_response
 from slo.periods import month_containing
 
+TEMPLATES = (Path(__file__).parent / "templates",)
 COOKIE = "slaguard_portal"
 SESSION_TTL_MS = 8 * 3600 * 1000
 MONTH = r"{month:\d{4}-\d{2}}"
@@ -216,7 +218,7 @@ def _private(resp: web.Response) -> web.Response:
 
 
 def _login_page(error: bool = False) -> web.Response:
-    resp = html_response("login.html.j2", status=401, L=LABELS, error=error)
+    resp = html_response("login.html.j2", status=401, folders=TEMPLATES, L=LABELS, error=error)
     resp.headers["WWW-Authenticate"] = 'Bearer realm="slaguard portal"'
     return _private(resp)
 
@@ -235,8 +237,8 @@ async def portal_home(request: web.Request) -> web.Response:
     columns, claims = claim_table(await asyncio.to_thread(portal.claims_for, customer.id))
     current = month_containing(portal.now_ms(), portal.evaluator.policy.timezone).label
     return _private(html_response(
-        "portal.html.j2", L=LABELS, customer=customer, months=months, current=current,
-        formats=list(FORMATS), claims=claims, columns=columns))
+        "portal.html.j2", folders=TEMPLATES, L=LABELS, customer=customer, months=months,
+        current=current, formats=list(FORMATS), claims=claims, columns=columns))
 
 
 def _secure(request: web.Request) -> bool:

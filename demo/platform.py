@@ -20,8 +20,6 @@ address (127.0.0.2–4), which is how the platform tells them apart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,7 +172,7 @@ async def start_platform(speed: float) -> tuple[Platform, web.AppRunner, str]:
     return platform, runner, f"http://127.0.0.1:{port}"
 
 
-def _banner(url: str, platform_url: str, speed: float) -> str:
+def banner(url: str, platform_url: str, speed: float) -> str:
     lines = [
         "slaguard demo: a simulated AI bid-document platform, probed from "
         f"{', '.join(LOCATIONS)}",
@@ -193,7 +191,7 @@ def _banner(url: str, platform_url: str, speed: float) -> str:
     return "\n".join(lines)
 
 
-def _status_line(app: Any, platform: Platform) -> str:
+def status_line(app: Any, platform: Platform) -> str:
     """One line per target: each location's last outcome and duration."""
     marks = {"success": "ok  ", "failure": "FAIL", "unknown": "??  "}
     rows: dict[str, list[str]] = {}
@@ -209,30 +207,3 @@ def _status_line(app: Any, platform: Platform) -> str:
             f"{s.spec.name} {percent_down(s.availability.availability)}% "
             f"({s.availability.downtime_seconds} s down)" for s in report.services)
     return "\n".join([head] + [f"  {t:<18} " + " | ".join(cells) for t, cells in rows.items()])
-
-
-async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
-                   duration_s: float | None = None, speed: float = 1.0,
-                   on_ready: Callable[[Any], Any] | None = None) -> None:
-    from slaguard.app import App, stop_requested
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for old in data_dir.glob("slaguard-demo.db*"):  # a fresh record; nothing else is touched
-        old.unlink()
-    platform, runner, platform_url = await start_platform(speed)
-    cfg = demo_config(platform_url, port, data_dir, speed)
-    app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)
-    await app.start()
-    print(_banner(app.url or f"http://{cfg.server.listen}", platform_url, speed), flush=True)
-    try:
-        if on_ready is not None:
-            await on_ready(app)
-        deadline = None if duration_s is None else time.monotonic() + duration_s
-        stop = stop_requested()
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(10.0, duration_s or 10.0))
-            print(_status_line(app, platform), file=sys.stdout, flush=True)
-    finally:
-        await app.stop()
-        await runner.cleanup()

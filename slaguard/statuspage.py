@@ -33,18 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from alerting.store import AlertingStore, IncidentRecord
 from probes.base import wall_ms
@@ -52,6 +49,7 @@ from slaguard.domain import Outcome
 from slaguard.evaluation import Evaluator
 from slaguard.jsonapi import dumps
 from slaguard.state import LiveState, SeriesKey, SeriesState
+from slaguard.web import Pair, add_static, html_response
 from slo.availability import Availability, evaluate
 from slo.evaluator import LOOKBACK_MS
 from slo.fmt import percent_down, percent_text
@@ -62,17 +60,10 @@ from slo.periods import Period, from_ms, local_date, local_midnight_ms, rfc3339
 from slo.report import Report
 from slo.timeline import SeriesRuns, ServiceTimeline, build_service_timeline, quorum_holds
 
-TEMPLATES = Path(__file__).parent / "templates"
-STATIC = Path(__file__).parent / "static"
 DAYS = 90
 RECENT_MS = 7 * 86_400_000  # resolved incidents shown for this long
 SILENT_INTERVALS = 3  # a latest result older than this many intervals is not "live"
 MIN_SETTLE_MS = 10 * 60_000
-CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-
-Pair = tuple[str, str]
-
 
 class State(enum.StrEnum):
     OPERATIONAL = "operational"
@@ -505,44 +496,6 @@ class StatusPage:
         open_.sort(key=lambda i: i.priority.value)  # stable: newest first within a priority
         return public(open_, self.titles), public([i for i in recent if not i.is_open],
                                                   self.titles)
-
-
-# -- HTML helpers (shared with the portal) -----------------------------------------------------
-
-
-def _local(ts: str | None) -> str:
-    """An RFC 3339 instant (already in the contract's zone) as ``2026-01-03 14:05``."""
-    return "" if ts is None else datetime.fromisoformat(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def _utc(ts: str | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromisoformat(ts).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-@functools.cache
-def templates() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["local"] = _local
-    env.filters["utc"] = _utc
-    return env
-
-
-def html_response(template: str, status: int = 200, **context: Any) -> web.Response:
-    body = templates().get_template(template).render(**context)
-    resp = web.Response(text=body, status=status, content_type="text/html")
-    resp.headers["Content-Security-Policy"] = CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "same-origin"
-    return resp
-
-
-def add_static(app: web.Application) -> None:
-    """``/static/`` (CSS, the small script), once per application."""
-    if "slaguard-static" not in app.router.named_resources():
-        app.router.add_static("/static/", STATIC, name="slaguard-static")
 
 
 # -- handlers -----------------------------------------------------------------------------------

@@ -12,22 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from slaguard import eventloop
-from slaguard.config import Config, ConfigError, load_config
+from slaguard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load
+from slaguard.config import ConfigError
 from slaguard.errors import SlaguardError
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "slaguard.yaml"
 
 
-def _load(path: str) -> Config:
-    cfg, warnings = load_config(path)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return cfg
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    cfg = load(args.config)
     print(f"{args.config}: ok ({len(cfg.targets)} targets, {len(cfg.services)} services, "
           f"{len(cfg.customers)} customers)")
     return EXIT_OK
@@ -36,7 +29,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from slaguard.app import App
 
-    app = App(_load(args.config))
+    app = App(load(args.config))
     with contextlib.suppress(KeyboardInterrupt):
         eventloop.run(app.run_forever())
     return EXIT_OK
@@ -47,13 +40,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from probes.base import ProbeContext
     from slaguard.domain import Outcome, ProbeResult, to_json_line
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     try:
         target = cfg.target(args.target)
     except KeyError:
         names = ", ".join(t.name for t in cfg.targets)
         print(f"error: no target named {args.target!r} (targets: {names})", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     ctx = ProbeContext(location=args.location or cfg.location)
     async def once() -> ProbeResult:
         try:
@@ -70,7 +63,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from slaguard.importer import Known, Progress, import_results
     from slaguard.store import SQLiteStore
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     store = SQLiteStore(cfg.storage.path)
     try:
         stats = import_results(store, args.file, Known.from_config(cfg), progress=Progress())
@@ -86,18 +79,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     from probes.base import wall_ms
     from slaguard.app import evaluator_for
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     if args.service and args.service not in cfg.services:
         print(f"error: no service named {args.service!r} (services: "
               f"{', '.join(cfg.services)})", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     with evaluator_for(cfg) as evaluator:
         month = args.month or slo_month(wall_ms(), cfg.timezone)
         try:
             report = evaluator.month(month, wall_ms(), [args.service] if args.service else None)
         except ValueError as e:
             print(f"error: --month: {e}", file=sys.stderr)
-            return EXIT_CONFIG
+            return EXIT_USAGE
     doc = report.to_dict()
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.format == "json"
           else render(doc), end="\n" if args.format == "json" else "")
@@ -107,7 +100,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_import_incidents(args: argparse.Namespace) -> int:
     from compensation.incidents_import import Known, import_incidents
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     known = Known(priorities=set(cfg.incidents.priorities) or None,
                   customers={c.id for c in cfg.customers}, services=set(cfg.services))
     stats = import_incidents(cfg.storage.path, args.file, known)
@@ -117,9 +110,9 @@ def cmd_import_incidents(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from alerting.promrules import write_rules
+    from alerting.rulefiles import write_rules
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     for path in write_rules(cfg, Path(args.output)):
         print(path)
     return EXIT_OK
@@ -128,7 +121,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 def cmd_grafana_build(args: argparse.Namespace) -> int:
     from grafana.build import build
 
-    cfg = _load(args.config) if args.config else None
+    cfg = load(args.config) if args.config else None
     for path in build(cfg, Path(args.output)):
         print(path)
     return EXIT_OK
@@ -138,7 +131,7 @@ def cmd_grafana_publish(args: argparse.Namespace) -> int:
     from alerting.store import AlertingStore
     from grafana.publish import publish
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     auth: str | tuple[str, str] | None = args.token
     if args.user:
         user, _, password = args.user.partition(":")
@@ -162,20 +155,13 @@ def slo_month(now_ms: int, tz: str) -> str:
     return month_containing(now_ms, tz).label
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from demo.platform import run_demo
-
-    with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(run_demo(port=args.port, data_dir=Path(args.data_dir),
-                             duration_s=args.duration, speed=args.speed))
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from compensation.claims import add_claim_arguments, cmd_claim
-    from compensation.lifecycle import (
+    from slaguard.cli.demo import cmd_demo
+    from slaguard.cli.statements import (
+        add_claim_arguments,
         add_generate_arguments,
         add_statement_arguments,
+        cmd_claim,
         cmd_generate_statements,
         cmd_statement,
     )
@@ -253,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{getattr(args, 'config', 'config')}: {len(e.errors)} error(s)", file=sys.stderr)
         for err in e.errors:
             print(f"  {err}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     except SlaguardError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAIL

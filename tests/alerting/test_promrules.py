@@ -25,8 +25,8 @@ from alerting.promrules import (
     RuleOptions,
     render_rules,
     skipped_burn_rules,
-    write_rules,
 )
+from alerting.rulefiles import write_rules
 from slaguard.config import load_config
 from slaguard.config.schema import Config
 from slo.burn import DEFAULT_RULES, WINDOWS

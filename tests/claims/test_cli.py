@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from compensation import lifecycle as statement_job
-from compensation.claims import add_claim_arguments, cmd_claim
-from compensation.lifecycle import (
-    StatementLifecycleError,
+from compensation.lifecycle import StatementLifecycleError
+from slaguard.cli import clock
+from slaguard.cli.statements import (
+    add_claim_arguments,
     add_generate_arguments,
     add_statement_arguments,
+    cmd_claim,
     cmd_generate_statements,
     cmd_statement,
 )
@@ -51,7 +52,7 @@ def cli(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     shutil.copyfile(template, db)
     config = tmp_path / "slaguard.yaml"
     config.write_text(yaml.safe_dump(kit.config_dict(db), allow_unicode=True), encoding="utf-8")
-    monkeypatch.setattr(statement_job, "now_ms", lambda: kit.AFTER)
+    monkeypatch.setattr(clock, "now_ms", lambda: kit.AFTER)
 
     def call(*argv: str) -> int:
         args = parser().parse_args([argv[0], "-c", str(config), *argv[1:]])
@@ -89,7 +90,7 @@ def test_generate_statements_by_hand(cli: Callable[..., int],
     assert "2026-10: 2 statements frozen, 0 already frozen" in capsys.readouterr().out
     assert cli("generate-statements", "--month", "2026-10") == 0
     assert "0 statements frozen, 2 already frozen" in capsys.readouterr().out
-    monkeypatch.setattr(statement_job, "now_ms", lambda: kit.at("01-10 09:00", 2027))
+    monkeypatch.setattr(clock, "now_ms", lambda: kit.at("01-10 09:00", 2027))
     # Refusals are SlaguardErrors: cli.main prints them and exits 1.
     with pytest.raises(StatementLifecycleError, match=r"no data for 2027.*--force"):
         cli("generate-statements")

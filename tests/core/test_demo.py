@@ -5,7 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from demo.platform import LOCATIONS, run_demo
+from demo.platform import LOCATIONS
+from slaguard.cli.demo import run_demo
 from slaguard.domain import ErrorClass, Outcome
 from tests.conftest import free_port
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from alerting.promrules import ALERTMANAGER_FILE, RULES_FILE
+from alerting.amconfig import ALERTMANAGER_FILE
+from alerting.promrules import RULES_FILE
 from slaguard.cli import main
 from slaguard.config import Config, load_config
 from tests.conftest import ROOT, require_binary
