@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from slo.compensation import duration_text
+from slo.compensation import LINE_KINDS, duration_text
 from slo.statement import Statement
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -116,14 +116,6 @@ LABELS: dict[str, Pair] = {
     "hash": ("内容哈希（SHA-256）", "Content hash (SHA-256)"),
 }
 
-KINDS: dict[str, Pair] = {
-    "availability": ("可用性补偿", "Availability"),
-    "interruption": ("服务中断补偿", "Interruption (pro rata)"),
-    "response": ("响应时间补偿", "Response time"),
-    "data_loss": ("数据丢失补偿", "Data loss"),
-    "cap": ("补偿上限", "Cap"),
-}
-
 STATUSES: dict[str, Pair] = {
     "provisional": ("暂估（当月尚未结束）", "provisional (month not over)"),
     "no_credit": ("本月无补偿", "no credit due"),
@@ -177,6 +169,6 @@ def render(statement: Statement, *, font_family: str | None = None) -> str:
         raise ValueError(f"unusable font family name {font_family!r}")
     fonts = DEFAULT_FONTS if font_family is None else f'"{font_family}", {DEFAULT_FONTS}'
     return environment().get_template(TEMPLATE).render(
-        d=statement.to_dict(), L=LABELS, K=KINDS, S=STATUSES, C=CAUSES, M=MODES, STEPS=STEPS,
+        d=statement.to_dict(), L=LABELS, K=LINE_KINDS, S=STATUSES, C=CAUSES, M=MODES, STEPS=STEPS,
         font_family=fonts,
     )

@@ -36,6 +36,14 @@ from slo.fmt import number, percent_down, percent_text
 CreditMode = Literal["tiered", "linear", "max"]
 LineKind = Literal["availability", "interruption", "response", "data_loss", "cap"]
 CAPPED_KINDS: tuple[LineKind, ...] = ("availability", "interruption", "response")
+# Each kind's name on a statement (中文, English); every renderer takes it from here.
+LINE_KINDS: Mapping[LineKind, tuple[str, str]] = {
+    "availability": ("可用性补偿", "Availability"),
+    "interruption": ("服务中断补偿", "Interruption (pro rata)"),
+    "response": ("响应时间补偿", "Response time"),
+    "data_loss": ("数据丢失补偿", "Data loss"),
+    "cap": ("补偿上限", "Cap"),
+}
 CENT = Decimal("0.01")
 _HUNDRED = Fraction(100)
 _B = TypeVar("_B", Decimal, int)
