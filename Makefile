@@ -5,17 +5,15 @@ STAMP   := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cks
 
 .PHONY: demo test lint bench system-deps lock
 
+# Says what it installs and how long it took (the first run is a minute or two).
 $(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
-	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@scripts/install-python-deps "$(PYTHON)" "$(VENV)" "$(STAMP)"
 
 demo: $(STAMP)
 	$(VENV)/bin/slaguard demo
 
 system-deps:
-	scripts/install-system-deps
+	@scripts/install-system-deps
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest -q

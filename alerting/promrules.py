@@ -2,7 +2,7 @@
 ``probe_success`` and the alerts built on them (multiwindow burn rates, confirmed
 outage, silent probes, expiring certificates).
 
-The inputs are blackbox_exporter's metric names with the labels of DESIGN.md
+The inputs are blackbox_exporter's metric names with the labels of docs/design.md
 (``target``, ``service``, ``location``, ``kind``), so the rules work on
 slaguard's own ``/metrics`` and on blackbox_exporter data relabelled the same way.
 

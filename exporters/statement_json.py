@@ -1,6 +1,6 @@
 """``statement --format json``: the statement's dictionary, hash included.
 
-Fields (DESIGN "Interfaces"): ``customer``, ``month``, ``currency``, ``fee``,
+Fields (docs/design.md "Interfaces"): ``customer``, ``month``, ``currency``, ``fee``,
 ``lines`` (``kind``, ``service``, ``rule``, ``percent``, ``amount``), ``total``,
 ``total_in_words``, ``policy_version``, ``hash``, and the rest of the statement
 (services with outages and maintenance, incidents, settlement, claim).  Money

@@ -1,6 +1,6 @@
 """Compensation: the month's credit lines from availability and incidents (pure).
 
-DESIGN "Accounting semantics", exactly:
+docs/design.md "Accounting semantics", exactly:
 
 * **Availability credit** per service, by ``tiered`` (half-open tiers below the
   service's objective, looked up on the exact ``Fraction``), ``linear``

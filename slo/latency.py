@@ -1,6 +1,6 @@
 """Latency objectives over the durations of successful results.
 
-Exactness rules (DESIGN "Latency"): the mean is Σ duration / count over all
+Exactness rules (docs/design.md "Latency"): the mean is Σ duration / count over all
 successful results of the objective's targets and locations — never a mean of
 per-target or per-minute means — and percentiles are nearest-rank over the raw
 values (rank ⌈p/100 · n⌉), never interpolated.  A bound *holds* when the value

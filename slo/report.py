@@ -1,7 +1,7 @@
 """Report types and their JSON form.
 
 The report is frozen data built by ``slo.evaluator``; ``to_dict`` gives the
-``report --format json`` document (DESIGN "Interfaces"), ``to_json`` its text.
+``report --format json`` document (docs/design.md "Interfaces"), ``to_json`` its text.
 Every number in it is an ``int`` or an exact decimal string: no floats.
 Instants are RFC 3339 in the period's time zone.
 """

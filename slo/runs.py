@@ -1,7 +1,7 @@
 """Runs: the compact, lossless form of one (target, location) result series.
 
 A run is a maximal sequence of consecutive results with the same outcome and no
-gap larger than 2 × interval between neighbours.  Under the DESIGN timeline
+gap larger than 2 × interval between neighbours.  Under the timeline of docs/design.md
 rule ("a result covers ``[ts, next_ts)`` when the next comes within 2 × interval,
 else ``[ts, ts + interval)`` and then a gap") the coverage of a series is
 exactly reconstructable from its runs, so the store can keep a month of 30 s

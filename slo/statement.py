@@ -1,7 +1,7 @@
 """The monthly compensation statement (pure): a report, a customer, a policy,
 incidents and ``now`` in; a frozen statement out.
 
-The statement carries everything DESIGN "Statement" lists, and its dictionary
+The statement carries everything docs/design.md "Statement" lists, and its dictionary
 form (:meth:`Statement.to_dict`) is what every renderer reads.  ``hash`` is the
 SHA-256 of the canonical JSON of that dictionary without ``hash`` (sorted keys,
 no whitespace, UTF-8, non-ASCII kept): anyone can recompute it from the JSON

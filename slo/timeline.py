@@ -1,6 +1,6 @@
 """Timelines: what each location, each target and each service looked like over time.
 
-Semantics (DESIGN "Accounting semantics", with the choices it leaves open):
+Semantics (docs/design.md "Accounting semantics", with the choices it leaves open):
 
 * A result covers ``[ts, next_ts)`` when the next result of the same series
   comes within 2 × interval, else ``[ts, ts + interval)`` and then a gap.  The

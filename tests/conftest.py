@@ -11,7 +11,10 @@ import pytest
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# The original reference configuration, byte for byte: accepted as it stands.
+REFERENCE_CONFIG = ROOT / "tests" / "config" / "reference" / "slaguard.example.yaml"
+# The repository's own reference: every section and key, commented.
+EXAMPLE_CONFIG = ROOT / "examples" / "slaguard.yaml"
 REQUIRE_INTEGRATION = os.environ.get("SLAGUARD_REQUIRE_INTEGRATION") == "1"
 
 

@@ -1,4 +1,4 @@
-"""Signatures against the known vectors of notes/alerting.md §4."""
+"""Signatures against the known vectors published with each vendor's signing documentation."""
 
 from __future__ import annotations
 

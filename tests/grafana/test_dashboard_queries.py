@@ -35,7 +35,8 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from demo.platform import CYCLE_S, LOCATIONS, demo_config, start_platform
+from demo.config import demo_config
+from demo.platform import CYCLE_S, LOCATIONS, start_platform
 from grafana.build import DEFAULT_DIR, load, queries
 from slaguard.app import App
 from slaguard.config.schema import HttpTarget

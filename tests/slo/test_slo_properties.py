@@ -3,7 +3,7 @@
 "Adding a success never adds downtime" holds in this form: a success that
 lands inside the coverage of the result before it (or before every result)
 never adds downtime, and turning a failure into a success never does.  A
-success that lands *in a gap* after a failure can: under the DESIGN rule the
+success that lands *in a gap* after a failure can: under the docs/design.md rule the
 failure then covers ``[ts, next_ts)`` instead of ``[ts, ts + interval)``
 (``test_a_late_success_extends_the_failure_before_it`` pins that down).
 """
@@ -129,7 +129,7 @@ def test_adding_a_success_within_the_previous_coverage_never_adds_downtime(
 
 
 def test_a_late_success_extends_the_failure_before_it() -> None:
-    """DESIGN rule, literally: a result covers up to the next one within 2 × interval."""
+    """docs/design.md, literally: a result covers up to the next one within 2 × interval."""
     pol = policy()
     fails = [(T0, F), (T0 + IV, F)]
 

@@ -1,4 +1,4 @@
-"""Runs: incremental == batch, and runs reconstruct the DESIGN timeline exactly."""
+"""Runs: incremental == batch, and runs reconstruct the docs/design.md timeline exactly."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_incremental_equals_batch(rs: list[tuple[int, Outcome]], iv: int) -> Non
     assert build_incrementally(ts, outs, iv) == runs_from_results(ts, outs, iv)
 
 
-# -- a naive per-result reference of the DESIGN semantics ------------------------------
+# -- a naive per-result reference of the docs/design.md semantics ------------------------------
 
 
 def naive(ts: list[int], outs: list[Outcome], iv: int, confirm: int,
