@@ -11,7 +11,14 @@ server has accepted the last byte (the kernel's send buffer makes "last byte
 written" too early), including connection set-up; ``transfer`` = reading the
 response body.  ``bytes`` is the exact number of payload bytes written (not
 counting multipart framing), so ``ProbeResult.throughput_bps()`` is the
-upload rate.  ``target.max_duration`` (e.g. "10 MB in < 30 s") is an assertion.
+upload rate.
+
+``target.max_duration`` (and ``expect.max_duration``; the tighter counts) is the
+standard's performance bound, "10 MB in < 30 s" (性能指标): an upload that
+completes as expected but slower is a *success* carrying
+``bound_exceeded_ms``, a breach of the upload objective and never downtime
+(可用性).  An upload that does not complete (refused, reset, wrong status, or
+cut off by ``target.timeout``) is a failure, as always.
 """
 
 from __future__ import annotations

@@ -1,6 +1,17 @@
-"""The results store's tables, their version, and the migration from the previous one.
+"""The results store's tables, their version, and the migrations from the previous ones.
 
-Version 2 (this one) against version 1:
+Version 3 (this one) against version 2:
+
+* ``results.bound_exceeded_ms`` is new: the performance bound (``max_duration``)
+  a *successful* result took longer than.  Until version 2 such a result was
+  stored as a failure (``assertion``, "took N ms, more than max_duration Xs"),
+  which counted a slow but complete upload as downtime.  The migration turns
+  exactly those rows into successes carrying their bound (the message says both
+  numbers) and rebuilds the runs and latency histograms of the series it
+  touched, so past months are accounted as they are now: a performance breach,
+  not downtime.  Statements already frozen stay as they were issued.
+
+Version 2 against version 1:
 
 * ``results`` keeps a probe's phases as six INTEGER columns instead of a JSON
   text (a phase never measured stays NULL: absent, not 0), about half the bytes
@@ -10,21 +21,25 @@ Version 2 (this one) against version 1:
   per (series, UTC day it has left) the sum of its hours' histograms, kept in
   the transaction that adds the results (see ``slaguard.store.histograms``).
 
-A version 1 store is migrated when it is opened, in one transaction: either the
-whole store is at version 2 afterwards or it is left as it was.
+A version 1 or 2 store is migrated when it is opened, in one transaction: either
+the whole store is at version 3 afterwards or it is left as it was.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from itertools import groupby
 
-from slaguard.domain import PHASES
+from slaguard.domain import PHASES, Outcome
 from slaguard.errors import StoreError
 from slaguard.store import histograms
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+
+# How ``results.outcome`` and ``runs.outcome`` store an outcome.
+OUTCOME_CODE = {Outcome.SUCCESS: 0, Outcome.FAILURE: 1, Outcome.UNKNOWN: 2}
+CODE_OUTCOME = {code: outcome for outcome, code in OUTCOME_CODE.items()}
 
 SERIES = """CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
@@ -51,9 +66,10 @@ RESULTS = f"""CREATE TABLE IF NOT EXISTS results (
     cert_expiry INTEGER,
     recovery_point_ms INTEGER,
     connection TEXT,
+    bound_exceeded_ms INTEGER,
     PRIMARY KEY (series_id, ts_ms)
 ) WITHOUT ROWID"""
-RESULT_COLUMNS = 11 + len(PHASE_COLUMNS)
+RESULT_COLUMNS = 12 + len(PHASE_COLUMNS)
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
     series_id INTEGER NOT NULL REFERENCES series(id),
@@ -98,7 +114,7 @@ STATEMENTS = (
 
 
 def ensure(db: sqlite3.Connection, path: str) -> None:
-    """Create the tables, or migrate a version 1 store, in one write transaction
+    """Create the tables, or migrate a version 1 or 2 store, in one write transaction
     (two processes opening one file at once: the second sees the first's work)."""
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -106,9 +122,11 @@ def ensure(db: sqlite3.Connection, path: str) -> None:
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and row[0] == "1":
             _migrate_from_1(db)
+        elif row is not None and row[0] == "2":
+            _migrate_from_2(db)
         elif row is not None and row[0] != SCHEMA_VERSION:
             raise StoreError(f"{path}: store schema {row[0]}, this slaguard reads "
-                             f"{SCHEMA_VERSION} (and migrates 1)")
+                             f"{SCHEMA_VERSION} (and migrates 1 and 2)")
         for statement in STATEMENTS:
             db.execute(statement)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -124,7 +142,10 @@ def _migrate_from_1(db: sqlite3.Connection) -> None:
     db.execute(RESULTS)
     phases = ", ".join(f"json_extract(phases, '$.{p}')" for p in PHASES)
     db.execute(
-        "INSERT INTO results SELECT series_id, ts_ms, outcome, duration_ms, status_code, "
+        "INSERT INTO results (series_id, ts_ms, outcome, duration_ms, status_code, bytes, "
+        f"error_class, error_message, {', '.join(PHASE_COLUMNS)}, cert_expiry, "
+        "recovery_point_ms, connection) "
+        "SELECT series_id, ts_ms, outcome, duration_ms, status_code, "
         f"bytes, error_class, error_message, {phases}, cert_expiry, recovery_point_ms, "
         "connection FROM results_v1 ORDER BY series_id, ts_ms")
     db.execute("DROP TABLE results_v1")
@@ -137,14 +158,25 @@ def _migrate_from_1(db: sqlite3.Connection) -> None:
                        db, histograms.DAY_MS)))
 
 
-def _histograms_of_results(db: sqlite3.Connection, span_ms: int
+def _histograms_of_results(db: sqlite3.Connection, span_ms: int,
+                           series: Collection[int] | None = None
                            ) -> Iterator[tuple[int, int, int, bytes | None]]:
     """(series_id, start, max, histogram) per span, from the results table (successful
-    results only): latency_hours rows, or latency_days rows but for the max."""
+    results only, of ``series`` or all): latency_hours rows, or latency_days rows but
+    for the max."""
+    only = "" if series is None else \
+        f"AND series_id IN ({','.join(str(int(sid)) for sid in series)}) "
     rows = db.execute(
         f"SELECT series_id, ts_ms - ((ts_ms % {span_ms}) + {span_ms}) % {span_ms} AS span, "
-        "duration_ms, COUNT(*) FROM results WHERE outcome = 0 "
+        f"duration_ms, COUNT(*) FROM results WHERE outcome = 0 {only}"
         "GROUP BY series_id, span, duration_ms ORDER BY series_id, span, duration_ms")
     for (sid, start), group in groupby(rows, key=lambda r: (r[0], r[1])):
         counts = {d: n for _s, _h, d, n in group}
         yield sid, start, max(counts), histograms.encode(counts)
+
+
+def _migrate_from_2(db: sqlite3.Connection) -> None:
+    # Results recorded before stay as they were recorded: a version 2 "too slow"
+    # failure is evidence already reported (and maybe paid on); the new rule applies
+    # from the upgrade on.
+    db.execute("ALTER TABLE results ADD COLUMN bound_exceeded_ms INTEGER")

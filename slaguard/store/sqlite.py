@@ -38,12 +38,12 @@ from numpy.typing import NDArray
 from slaguard.domain import PHASES, ErrorClass, ProbeError, ProbeResult
 from slaguard.store import histograms, schema
 from slaguard.store.db import connect
-from slaguard.store.writer import OUTCOME_CODE, AddStats, TxWriter
+from slaguard.store.writer import AddStats, TxWriter
 from slo.latency import merge_counts
 from slo.runs import Run
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
-CODE_OUTCOME = {v: k for k, v in OUTCOME_CODE.items()}
+CODE_OUTCOME = schema.CODE_OUTCOME
 # The writer's page cache (KiB, negative for SQLite): a month's import touches a
 # few GB of B-tree; the default 2 MiB keeps evicting the pages the next chunk needs.
 WRITER_CACHE_KIB = 262_144
@@ -54,7 +54,7 @@ _SCAN_WINDOW_MS = 24 * histograms.HOUR_MS
 _RESULT_COLUMNS = ("s.target, s.service, s.location, s.kind, r.ts_ms, r.outcome, "
                    "r.duration_ms, r.status_code, r.bytes, r.error_class, r.error_message, "
                    + ", ".join(f"r.{c}" for c in schema.PHASE_COLUMNS)
-                   + ", r.cert_expiry, r.recovery_point_ms, r.connection")
+                   + ", r.cert_expiry, r.recovery_point_ms, r.connection, r.bound_exceeded_ms")
 
 Histogram = tuple[NDArray[np.int64], NDArray[np.int64]]
 
@@ -240,14 +240,15 @@ class SQLiteStore:
     def _result(row: tuple) -> ProbeResult:
         (target, service, location, kind, ts, outcome, duration, status, nbytes, ecls,
          emsg) = row[:11]
-        cert, rp, conn = row[-3:]
-        phases = {p: v for p, v in zip(PHASES, row[11:-3], strict=True) if v is not None}
+        cert, rp, conn, bound = row[-4:]
+        phases = {p: v for p, v in zip(PHASES, row[11:-4], strict=True) if v is not None}
         return ProbeResult(
             ts_ms=ts, target=target, service=service, location=location, kind=kind,
             outcome=CODE_OUTCOME[outcome], duration_ms=duration, phases_ms=phases,
             status_code=status, bytes=nbytes,
             error=ProbeError(ErrorClass(ecls), emsg or "") if ecls else None,
             cert_expiry=cert, recovery_point_ms=rp, connection=conn or "cold",
+            bound_exceeded_ms=bound,
         )
 
     def _selected(self, targets: Iterable[str] | None) -> list[SeriesInfo]:

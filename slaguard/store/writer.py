@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from slaguard.domain import PHASES, Outcome, ProbeResult
 from slaguard.errors import StoreError
 from slaguard.store import histograms
-from slaguard.store.schema import RESULT_COLUMNS
+from slaguard.store.schema import OUTCOME_CODE, RESULT_COLUMNS
 from slo.latency import merge_counts
 
-OUTCOME_CODE = {Outcome.SUCCESS: 0, Outcome.FAILURE: 1, Outcome.UNKNOWN: 2}
-SUCCESS = 0
+SUCCESS = OUTCOME_CODE[Outcome.SUCCESS]
 
 INSERT_RESULT = f"INSERT INTO results VALUES ({','.join('?' * RESULT_COLUMNS)})"
 UPSERT_RUN = "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)"
@@ -54,7 +53,8 @@ def result_row(series_id: int, r: ProbeResult, code: int) -> tuple[object, ...]:
                          f"(known: {', '.join(PHASES)})")
     return (series_id, r.ts_ms, code, r.duration_ms, r.status_code, r.bytes,
             e.cls.value if e else None, e.message if e else None, *phases,
-            r.cert_expiry, r.recovery_point_ms, None if r.connection == "cold" else r.connection)
+            r.cert_expiry, r.recovery_point_ms, None if r.connection == "cold" else r.connection,
+            r.bound_exceeded_ms)
 
 
 @dataclass(slots=True)

@@ -269,7 +269,6 @@ PASS_FAIL = [
      "does not match"),
     ("/text", {"headers": {"cache-control": "no-store"}}, {"headers": {"X-Missing": "."}},
      "missing"),
-    ("/delay/30", {"max_duration": "5s"}, {"max_duration": "10ms"}, "more than max_duration"),
 ]
 
 
@@ -286,6 +285,18 @@ async def test_expect_assertions(
     assert message in bad.error.message
     assert bad.status_code == 200
     assert_phases_add_up(bad)
+
+
+async def test_a_correct_answer_over_max_duration_is_a_slow_success(
+    origin: Origin, ctx: ProbeContext
+) -> None:
+    """Performance, not availability: the answer is right, only late."""
+    ok = await probe(origin.url("/delay/30"), ctx, expect={"max_duration": "5s"})
+    assert ok.outcome is Outcome.SUCCESS and ok.bound_exceeded_ms is None
+    slow = await probe(origin.url("/delay/30"), ctx, expect={"max_duration": "10ms"})
+    assert slow.outcome is Outcome.SUCCESS and slow.error is None
+    assert slow.bound_exceeded_ms == 10 and slow.duration_ms >= 30
+    assert slow.status_code == 200
 
 
 @pytest.mark.parametrize("connection", ["cold", "warm"])

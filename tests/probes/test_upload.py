@@ -8,7 +8,7 @@ import pytest
 
 from probes import upload
 from probes.base import ProbeContext
-from slaguard.domain import ErrorClass, Outcome, ProbeResult
+from slaguard.domain import ErrorClass, Outcome, ProbeResult, to_interchange
 from tests.probes.conftest import Origin, make_target, peak_memory
 
 TEN_MIB = 10 * 2**20
@@ -72,17 +72,51 @@ async def test_upload_streams_without_holding_the_payload(
     assert peak.bytes < 3 * 2**20, peak
 
 
-async def test_over_max_duration_is_an_assertion(origin: Origin, ctx: ProbeContext) -> None:
+async def test_complete_but_over_max_duration_is_a_slow_success(
+    origin: Origin, ctx: ProbeContext
+) -> None:
+    """The standard's "10 MB < 30 s" is a performance objective (性能指标), not
+    availability: an upload that arrives whole and is accepted, only too late, is a
+    success that carries the bound it exceeded; it is never downtime."""
     # The server holds its answer 60 ms after taking the last byte.
     slow = origin.url("/upload?delay_ms=60")
     r = await probe(slow, ctx, size="10MiB", max_duration="40ms")
-    assert r.outcome is Outcome.FAILURE
-    assert r.error is not None and r.error.cls is ErrorClass.ASSERTION
-    assert r.error.message == f"took {r.duration_ms} ms, more than max_duration 0.04s"
+    assert r.outcome is Outcome.SUCCESS and r.error is None
+    assert r.too_slow and r.bound_exceeded_ms == 40
     assert r.duration_ms >= 60
     assert r.bytes == TEN_MIB and r.status_code == 201  # it did arrive, just too slowly
+    assert to_interchange(r)["bound_exceeded_ms"] == 40
     ok = await probe(slow, ctx, size="10MiB", max_duration="30s")
     assert ok.outcome is Outcome.SUCCESS, ok.error
+    assert not ok.too_slow and "bound_exceeded_ms" not in to_interchange(ok)
+
+
+async def test_the_tighter_of_two_bounds_is_the_one_exceeded(
+    origin: Origin, ctx: ProbeContext
+) -> None:
+    r = await probe(origin.url("/upload?delay_ms=60"), ctx, size="1MiB", max_duration="50ms",
+                    expect={"max_duration": "30ms"})
+    assert r.outcome is Outcome.SUCCESS and r.bound_exceeded_ms == 30
+
+
+async def test_an_upload_cut_off_by_its_timeout_is_a_failure(
+    origin: Origin, ctx: ProbeContext
+) -> None:
+    """Not a slow success: the upload never completed, so availability counts it."""
+    r = await probe(origin.url("/upload?delay_ms=400"), ctx, size="1MiB", timeout="150ms",
+                    interval="1s", max_duration="100ms")
+    assert r.outcome is Outcome.FAILURE
+    assert r.error is not None and r.error.cls is ErrorClass.TIMEOUT
+    assert r.bound_exceeded_ms is None  # a failure is a failure, not a slow success
+
+
+async def test_a_refused_upload_over_its_bound_is_still_a_failure(
+    origin: Origin, ctx: ProbeContext
+) -> None:
+    r = await probe(origin.url("/upload?delay_ms=60"), ctx, size="1MiB", max_duration="40ms",
+                    expect={"status": [200]})
+    assert r.outcome is Outcome.FAILURE and r.error is not None
+    assert r.error.cls is ErrorClass.HTTP_STATUS and r.bound_exceeded_ms is None
 
 
 async def test_status_is_asserted_like_http(origin: Origin, ctx: ProbeContext) -> None:

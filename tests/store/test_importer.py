@@ -62,6 +62,10 @@ def test_import_then_reimport_adds_nothing(tmp_path: Path) -> None:
     (line(0, error={"class": "oops"}), "error.class: unknown error class 'oops'"),
     (line(0, location="mars"), "location: unknown location 'mars' (locations: shanghai, beijing)"),
     (line(0, kind="upload"), "kind: 'upload' does not match the configured 'http'"),
+    (line(0, outcome="failure", bound_exceeded_ms=100),
+     "bound_exceeded_ms: only a success can exceed a performance bound, outcome is failure"),
+    (line(0, bound_exceeded_ms=200),
+     "bound_exceeded_ms: 200 ms is not exceeded by duration_ms 200"),
 ])
 def test_bad_line_names_its_number_and_imports_nothing(tmp_path: Path, bad: str,
                                                        message: str) -> None:
@@ -73,6 +77,16 @@ def test_bad_line_names_its_number_and_imports_nothing(tmp_path: Path, bad: str,
     assert str(exc.value) == f"{path}:7001: {message}"
     assert store.count() == 0
     assert store.series() == []
+    store.close()
+
+
+def test_a_slow_success_is_imported_with_its_bound(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    path = write(tmp_path, [line(0), line(1, duration_ms=1_300, bound_exceeded_ms=1_000)])
+    assert import_results(store, path, KNOWN).added == 2
+    fast, slow = store.results("web-home")
+    assert (fast.outcome, fast.bound_exceeded_ms) == (Outcome.SUCCESS, None)
+    assert (slow.outcome, slow.bound_exceeded_ms, slow.error) == (Outcome.SUCCESS, 1_000, None)
     store.close()
 
 

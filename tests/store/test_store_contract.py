@@ -37,10 +37,12 @@ def test_round_trip_keeps_every_field(store: SQLiteStore) -> None:
                error=ProbeError(ErrorClass.HTTP_STATUS, "status 503 not in [200]"),
                cert_expiry=1_800_000_000, connection="warm")
     fresh = result(T0 + 1, target="api", recovery_point_ms=T0 - 3_600_000)
-    assert store.add([r, fresh], INTERVALS).added == 2
+    # Complete and correct but over its max_duration: a success that keeps its bound.
+    slow = result(T0 + 2, target="api", duration_ms=1_300, bound_exceeded_ms=1_000)
+    assert store.add([r, fresh, slow], INTERVALS).added == 3
     assert store.results(target="web") == [r]
-    assert store.results(target="api") == [fresh]
-    assert store.count() == 2
+    assert store.results(target="api") == [fresh, slow]
+    assert store.count() == 3
 
 
 def test_time_range_is_half_open(store: SQLiteStore) -> None:
