@@ -1,7 +1,8 @@
 """Probe throughput and timing error: slaguard's probe engine beside blackbox_exporter.
 
     .venv/bin/python bench/probe_throughput.py [--concurrency 32] [--duration 10]
-        [--timing-probes 200] [--rounds 1] [--quick] [--profile FILE] [--keep-tmp]
+        [--timing-probes 200] [--first-probes 20] [--rounds 1] [--quick] [--profile FILE]
+        [--keep-tmp]
 
 One run, one JSON document on stdout (progress goes to stderr); bench/README.md
 explains every figure and the caveats.
@@ -31,6 +32,12 @@ explains every figure and the caveats.
    ``probe_duration_seconds`` − 20 ms for both (blackbox's ``/probe``
    response; slaguard's ``result.duration_us``, which its ``/metrics`` exports
    as ``probe_duration_seconds``).
+6. First probe: ``--first-probes`` fresh processes per engine, each timing one
+   probe of ``/delay`` — ``slaguard probe`` (a new Python process: it warms up,
+   then probes) and a new blackbox_exporter (its first ``/probe`` once
+   ``/-/healthy`` answers) — each followed by a warm probe of the running
+   engine, so first and warm probes see the machine in the same state; goal:
+   the first probes' median within 1 ms of the warm median.
 
 Both engines make cold probes: blackbox disables keep-alive and builds a new
 client per probe; slaguard's http targets default to ``connection: cold``
@@ -92,6 +99,15 @@ modules:
       preferred_ip_protocol: ip4
       valid_status_codes: []   # 2xx
 """
+
+FIRST_PROBE_NOTE = {
+    "slaguard": "a new `slaguard probe` process per sample (Python start-up, config, warm-up, "
+                "then the one probe): its result's duration_us; warm = the next probe of "
+                "the running App (result.duration_us)",
+    "blackbox": "a new blackbox_exporter process per sample: probe_duration_seconds of its "
+                "first /probe once /-/healthy answers; warm = the next /probe of the running "
+                "exporter",
+}
 
 DRIVER_NOTE = (
     "blackbox figures include the driver's own cost (this process's aiohttp client: one "
@@ -861,6 +877,102 @@ def own_overhead(samples: list[DelaySample], target: dict[str, Any]) -> dict[str
     return doc
 
 
+# -- first probe of a process ---------------------------------------------------------
+
+# What the ``slaguard`` console script runs (independent of how it was installed).
+SLAGUARD_CLI = "import sys; from slaguard.cli import main; sys.exit(main(sys.argv[1:]))"
+FIRST_PROBE_GOAL_MS = 1.0
+
+
+async def slaguard_first_probe(config: Path) -> float | None:
+    """``slaguard probe delay`` in a new process: its one probe is the process's
+    first (the command warms up before the clock starts); duration_us in ms."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SLAGUARD_CLI, "probe", "-c", str(config), "delay",
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, preexec_fn=_die_with_parent)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        log(f"slaguard probe: no result (exit {proc.returncode}): {err.decode()[-500:]}")
+        return None
+    return doc["duration_us"] / 1000 if doc.get("outcome") == "success" else None
+
+
+async def blackbox_first_probe(children: Children, session: aiohttp.ClientSession,
+                               url: str) -> float | None:
+    """A new blackbox_exporter; its first /probe once /-/healthy answers."""
+    child, base = await start_blackbox(children, session)
+    try:
+        query = urlencode({"module": "http_2xx", "target": url})
+        async with session.get(f"{base}/probe?{query}") as resp:
+            text = await resp.text()
+    finally:
+        children.stop(child)
+    m, s = _DURATION.search(text), _SUCCESS.search(text)
+    return float(m.group(1)) * 1000 if m and s and s.group(1) == "1" else None
+
+
+async def first_probes(engines: tuple[Engine, Engine], children: Children,
+                       urls: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """``--first-probes`` fresh processes per engine, each followed by one warm
+    probe of the running engine, the engines taking turns (A B, B A, ...)."""
+    log(f"first probe: {args.first_probes} fresh processes per engine, interleaved")
+    config = children.tmp / "first-probe.yaml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "version": 1, "location": "bench",
+        "storage": {"path": str(children.tmp / "first-probe.db")},
+        "services": {"bench": {"availability": "99.9%"}},
+        "targets": [{"name": "delay", "service": "bench", "kind": "http",
+                     "url": f"{urls['delay']}?by=slaguard-first",
+                     "timeout": f"{PROBE_TIMEOUT_S}s"}],
+    }), encoding="utf-8")
+    first: dict[str, list[float]] = {e.name: [] for e in engines}
+    warm: dict[str, list[float]] = {e.name: [] for e in engines}
+    failed = dict.fromkeys(first, 0)
+    async with aiohttp.ClientSession() as session:
+        await target_stats(session, urls["base"], reset=True)
+        for i in range(args.first_probes):
+            for e in (engines if i % 2 == 0 else engines[::-1]):
+                ms = await (slaguard_first_probe(config) if e.name == "slaguard" else
+                            blackbox_first_probe(children, session,
+                                                 f"{urls['delay']}?by=blackbox-first"))
+                sample = await e.delay_probe()
+                if ms is None or sample is None:
+                    failed[e.name] += 1
+                    continue
+                first[e.name].append(ms)
+                warm[e.name].append(sample.error_ms + DELAY_MS)
+        server = (await target_stats(session, urls["base"], reset=True))["by"]
+    return {e.name: first_probe_doc(first[e.name], warm[e.name], failed[e.name],
+                                    server.get(f"{e.name}-first", {}))
+            for e in engines}
+
+
+def first_probe_doc(first: list[float], warm: list[float], failed: int,
+                    target: dict[str, Any]) -> dict[str, Any]:
+    target.pop("samples_us", None)
+    doc: dict[str, Any] = {
+        "samples": len(first), "failed": failed,
+        "first_ms": summary_ms(first),
+        "warm_ms": summary_ms(warm),
+        "target_delay_handler_ms": target,
+    }
+    if first and warm:
+        warm_median = statistics.median(warm)
+        doc["first_median_minus_warm_median_ms"] = round(
+            statistics.median(first) - warm_median, 3)
+        doc["first_max_minus_warm_median_ms"] = round(max(first) - warm_median, 3)
+        doc["goal_met"] = abs(doc["first_median_minus_warm_median_ms"]) <= FIRST_PROBE_GOAL_MS
+    return doc
+
+
 # -- the run ---------------------------------------------------------------------------
 
 
@@ -916,6 +1028,7 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
             for engine in ((bb, sg) if r % 2 == 0 else (sg, bb)):
                 await engine.window(args)
         bb_timing, sg_timing = await timing((bb, sg), urls, args)
+        first = await first_probes((bb, sg), children, urls, args) if args.first_probes else {}
         await flush(sg.app, args)
         sg_timing["timing_rows_committed"] = len(sg.app.store.results(target="delay"))
     finally:
@@ -934,6 +1047,9 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
         "endpoints": driver,
     }
     slaguard = {**sg.throughput_doc(), **sg_timing}
+    if first:
+        blackbox["first_probe"] = {"source": FIRST_PROBE_NOTE["blackbox"], **first["blackbox"]}
+        slaguard["first_probe"] = {"source": FIRST_PROBE_NOTE["slaguard"], **first["slaguard"]}
 
     s_rate = slaguard["throughput"]["per_s"]
     b_rate = blackbox["throughput"]["per_s"]
@@ -946,7 +1062,8 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
         "params": {
             "concurrency": args.concurrency, "duration_s": args.duration,
             "rounds": args.rounds, "warmup_s": args.warmup,
-            "timing_probes": args.timing_probes, "delay_ms": DELAY_MS,
+            "timing_probes": args.timing_probes, "first_probes": args.first_probes,
+            "delay_ms": DELAY_MS,
             "probe_timeout_s": PROBE_TIMEOUT_S, "quick": args.quick,
             "connection": "cold (both engines)", "profiled": bool(args.profile),
             "slaguard_workers": args.workers, "event_loop": loop_name(),
@@ -988,6 +1105,13 @@ async def run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
                 "target_in_blackbox_windows": cpu["target"].get("us_per_probe"),
             },
             "max_other_cores_busy": noise,
+            "first_probe_median_minus_warm_median_ms": {
+                name: first[name].get("first_median_minus_warm_median_ms")
+                for name in ("slaguard", "blackbox")} if first else None,
+            "first_probe_goal": f"first probe's median within {FIRST_PROBE_GOAL_MS:g} ms of "
+                                "the warm median, each engine",
+            "first_probe_goal_met": {name: first[name].get("goal_met")
+                                     for name in ("slaguard", "blackbox")} if first else None,
             "goal": "slaguard >= 2x blackbox's rate, median error no worse",
             "goal_rate_met": ratio is not None and ratio >= 2,
             # Both from probe_duration_seconds as each exports it (µs resolution).
@@ -1026,6 +1150,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds of each throughput window (default 10)")
     p.add_argument("--timing-probes", type=int, default=200,
                    help="sequential probes of the 20 ms endpoint per engine (default 200)")
+    p.add_argument("--first-probes", type=int, default=20,
+                   help="fresh processes per engine timing their first probe of the 20 ms "
+                        "endpoint (default 20; 0 skips)")
     p.add_argument("--rounds", type=int, default=1,
                    help="measured windows per engine, alternated ABBA (default 1); more "
                         "rounds average out a machine whose other load drifts")
@@ -1043,8 +1170,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.timing_probes = 2.0, 50
+        args.first_probes = min(args.first_probes, 5)
     if min(args.concurrency, args.timing_probes, args.rounds) < 1 or args.duration <= 0:
         p.error("--concurrency, --duration, --rounds and --timing-probes must be positive")
+    if args.first_probes < 0:
+        p.error("--first-probes must be 0 or more")
     args.warmup = min(1.0, args.duration / 10)
     return args
 

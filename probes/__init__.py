@@ -7,6 +7,7 @@
 from probes import freshness, http, upload
 from probes._common import close_connectors
 from probes.base import ProbeContext, ProbeFn
+from probes.warmup import WarmUp, warm_up
 
 PROBES: dict[str, ProbeFn] = {
     "http": http.run,
@@ -14,4 +15,4 @@ PROBES: dict[str, ProbeFn] = {
     "freshness": freshness.run,
 }
 
-__all__ = ["PROBES", "ProbeContext", "ProbeFn", "close_connectors"]
+__all__ = ["PROBES", "ProbeContext", "ProbeFn", "WarmUp", "close_connectors", "warm_up"]

@@ -10,6 +10,10 @@
   never downtime.
 * A semaphore bounds the probes in flight so timing stays honest; a probe that
   waited too long for a slot is ``unknown`` (overloaded), not a slow target.
+* Before its first probe, a scheduler warms its probe context up
+  (``probes.warm_up``: SSL contexts, first-use imports, the resolver, a
+  rehearsal against a loopback server of its own), so no probe's clock
+  includes the process's one-time set-up; the schedule starts once that is done.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from probes import WarmUp
+from probes import warm_up as probes_warm_up
 from probes.base import ProbeContext, ProbeFn
 from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
 from slaguard.units import to_ms
@@ -86,7 +92,8 @@ class ProbeScheduler:
     def __init__(self, targets: Sequence[Any], location: str, probes: Mapping[str, ProbeFn],
                  submit: Callable[[ProbeResult], None], *, max_concurrency: int = 32,
                  misfire_grace: timedelta = timedelta(seconds=5),
-                 self_check: SelfCheck | None = None, ctx: ProbeContext | None = None):
+                 self_check: SelfCheck | None = None, ctx: ProbeContext | None = None,
+                 warm_up: WarmUp | None = probes_warm_up):
         self.targets = {t.name: t for t in targets}
         self.location = location
         self.probes = probes
@@ -97,24 +104,71 @@ class ProbeScheduler:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._warm_up = warm_up  # None: no warm-up (a test's stand-in probes)
+        self._warmed: asyncio.Future[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def warm_up(self) -> None:
+        """The probe context's warm-up, run once (later calls wait for it or
+        return at once); never raises.  Workers call it before they say they are
+        ready; otherwise ``start`` and the first probe do."""
+        if self._warmed is None:
+            self._warmed = asyncio.ensure_future(self._run_warm_up())
+        # Shielded: a caller that is cancelled leaves it running for the others.
+        await asyncio.shield(self._warmed)
+
+    async def _run_warm_up(self) -> None:
+        if self._warm_up is None:
+            return
+        started = time.perf_counter_ns()
+        try:
+            await self._warm_up(list(self.targets.values()), self.ctx)
+        except Exception:  # it saves the first probe some ms; it must not stop probing
+            log.exception("probe warm-up for %s failed", self.location)
+        log.debug("probe warm-up for %s: %.1f ms", self.location,
+                  (time.perf_counter_ns() - started) / 1e6)
 
     def start(self) -> None:
+        """Schedule every target, once the warm-up is done (at once if it is)."""
+        if self._warmed is not None and self._warmed.done():
+            self._schedule()
+        else:
+            self._starting = asyncio.ensure_future(self._start_when_warm())
+
+    async def _start_when_warm(self) -> None:
+        await self.warm_up()
+        self._schedule()
+
+    def _schedule(self) -> None:
         for t in self.targets.values():
             interval_ms = to_ms(t.interval)
             start = EPOCH + timedelta(milliseconds=slot_offset_ms(t.name, interval_ms))
             self._scheduler.add_job(
-                self.run_once, IntervalTrigger(seconds=interval_ms / 1000, start_date=start),
+                self._scheduled, IntervalTrigger(seconds=interval_ms / 1000, start_date=start),
                 args=[t.name], id=t.name, name=t.name, max_instances=1, coalesce=True,
                 misfire_grace_time=max(1, int(self.grace.total_seconds())),
             )
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()  # not scheduled yet: it never will be
+        self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     def next_runs(self) -> dict[str, datetime]:
         return {j.id: j.next_run_time for j in self._scheduler.get_jobs()}
+
+    async def _scheduled(self, name: str) -> None:
+        """The scheduled job: a probe cut short because this process stops is neither a
+        result nor an error (apscheduler would log it with a traceback)."""
+        try:
+            await self.run_once(name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
 
     async def run_once(self, name: str) -> ProbeResult:
         """Run one probe of ``name`` now and submit its result."""
@@ -125,6 +179,8 @@ class ProbeScheduler:
     async def probe_now(self, name: str) -> ProbeResult:
         """One probe of ``name`` behind the concurrency limit; the caller submits it."""
         t = self.targets[name]
+        if self._warmed is None or not self._warmed.done():
+            await self.warm_up()  # before the probe is even queued: it is no probe's time
         queued_ms = self.ctx.now_ms()
         async with self._slots:
             waited_ms = self.ctx.now_ms() - queued_ms

@@ -115,6 +115,10 @@ async def serve(sock: socket.socket, make_schedulers: Callable[[Submit], list[Pr
     out = Channel(writer)
     schedulers = {s.location: s for s in make_schedulers(
         lambda result: out.send("result", None, result))}
+    # A new or restarted worker does its one-time set-up before it says it is
+    # ready, so its first probes are timed like every later one.
+    for s in schedulers.values():
+        await s.warm_up()
     if schedule:
         for s in schedulers.values():
             s.start()
