@@ -11,6 +11,7 @@ page's font stack.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -114,8 +115,22 @@ def choose_font(chars: set[str], fonts: Fonts | None = None) -> str:
     return min(families, key=_preference)
 
 
+# WeasyPrint logs every rendering step ("Step 5 - Creating layout") and fontTools each
+# font subset at INFO: progress of a library, not events of ours.
+QUIET_LOGGERS = ("weasyprint", "fontTools")
+
+
+def quiet_renderer_logs() -> None:
+    """At WARNING: their warnings stay; a level set on them beforehand is kept."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 def render(statement: Statement, *, fonts: Fonts | None = None) -> bytes:
     """The statement as PDF bytes (A4).  Raises :class:`CJKFontMissing` without a CJK font."""
+    quiet_renderer_logs()  # before the import: it parses its own stylesheets, logging each
     from weasyprint import HTML  # heavy import (Pango), only when a PDF is asked for
 
     chars = visible_chars(statement_html.render(statement))

@@ -1,9 +1,15 @@
-"""What every JSON endpoint shares: replies, errors, bodies, bearer tokens."""
+"""What every JSON endpoint shares: replies, errors, bodies, bearer tokens.
+
+An error body is ``{"error": message, "field": name or null}``: the message is a
+sentence a person can act on, and where it is about one input (``month: not a
+month``) ``field`` names that input for a program.
+"""
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -17,9 +23,23 @@ def reply(doc: Any, status: int = 200) -> web.Response:
     return web.json_response(doc, status=status, dumps=dumps)
 
 
-def error(cls: type[web.HTTPException], message: str, **kw: Any) -> web.HTTPException:
+# "month: not a month" names its input; "write API disabled: set …" does not.
+_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\[\]-]*): ")
+
+
+def error_doc(message: str, status: int = 400, field: str | None = None) -> dict[str, Any]:
+    """The JSON body of an error; ``field`` defaults to the input the message starts
+    with, for a client error (a server's "store: …" is no input of the request)."""
+    if field is None and status < 500 and (m := _FIELD.match(message)):
+        field = m.group(1)
+    return {"error": message, "field": field}
+
+
+def error(cls: type[web.HTTPException], message: str, field: str | None = None,
+          **kw: Any) -> web.HTTPException:
     """An HTTP error whose JSON body says why."""
-    return cls(text=dumps({"error": message}), content_type="application/json", **kw)
+    return cls(text=dumps(error_doc(message, cls.status_code, field)),
+               content_type="application/json", **kw)
 
 
 async def body(request: web.Request) -> dict[str, Any]:

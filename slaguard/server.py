@@ -1,20 +1,42 @@
-"""The HTTP server: /metrics, /healthz and the JSON API."""
+"""The HTTP server: /metrics, /healthz and the JSON API; errors as JSON everywhere.
+
+Every route of the one web application (this module's, the alerting and claims
+APIs, the status page, the portal) answers an error as
+``{"error": …, "field": …}`` with ``application/json`` — aiohttp's own 404
+(no such route), 405 (wrong method) and 413 (body too large) and an unexpected
+exception (500, logged) included: :func:`json_errors` converts what a handler
+raised or returned as text.  One exception: a browser (``Accept`` preferring
+``text/html``) asking outside ``/api/`` gets the page's own answer, so a person
+on /status or /portal sees a page, not JSON.  A request that is not HTTP at all
+(a malformed request line or header) is answered by aiohttp's protocol layer
+with a plain 400 before any route or middleware sees it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import os
+import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 import slo
 from slaguard.domain import InterchangeError, parse_ts, to_interchange
+from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
-from slaguard.jsonapi import dumps
+from slaguard.jsonapi import dumps, error, error_doc, reply
 from slaguard.store import SQLiteStore
+
+log = logging.getLogger(__name__)
 
 MAX_RESULTS = 10_000
 
@@ -40,9 +62,9 @@ def _time_param(request: web.Request, name: str) -> int | None:
     try:
         return parse_ts(value)
     except InterchangeError:
-        raise web.HTTPBadRequest(
-            text=f"{name}: expected RFC 3339 with offset or epoch milliseconds, got {value!r}"
-        ) from None
+        raise error(web.HTTPBadRequest,
+                    f"{name}: expected RFC 3339 with offset or epoch milliseconds, got {value!r}"
+                    ) from None
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -67,10 +89,10 @@ async def results(request: web.Request) -> web.Response:
     target = request.query.get("target") or None
     frm, to = _time_param(request, "from"), _time_param(request, "to")
     if frm is not None and to is not None and to <= frm:
-        raise web.HTTPBadRequest(text="to: must be after from")
+        raise error(web.HTTPBadRequest, "to: must be after from")
     raw_limit = request.query.get("limit", str(MAX_RESULTS))
     if not raw_limit.isdigit() or int(raw_limit) < 1:
-        raise web.HTTPBadRequest(text=f"limit: expected a positive integer, got {raw_limit!r}")
+        raise error(web.HTTPBadRequest, f"limit: expected a positive integer, got {raw_limit!r}")
     limit = min(int(raw_limit), MAX_RESULTS)
     rows = await asyncio.to_thread(
         deps.store.results, target, frm, to, request.query.get("location") or None, limit + 1
@@ -86,24 +108,107 @@ async def results(request: web.Request) -> web.Response:
 async def slo_report(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     if deps.evaluator is None:
-        raise web.HTTPNotFound(text="no SLO evaluation configured")
+        raise error(web.HTTPNotFound, "no SLO evaluation configured")
     now = deps.now_ms()
     tz = deps.evaluator.policy.timezone
     month = request.query.get("month") or slo.month_containing(now, tz).label
     service = request.query.get("service") or None
     if service is not None and service not in deps.evaluator.cfg.services:
-        raise web.HTTPNotFound(text=f"service: no service named {service!r}")
+        raise error(web.HTTPNotFound, f"service: no service named {service!r}")
     try:
         period = slo.parse_month(month, tz)
     except ValueError as e:
-        raise web.HTTPBadRequest(text=f"month: {e}") from None
+        raise error(web.HTTPBadRequest, f"month: {e}") from None
     report = await asyncio.to_thread(deps.evaluator.report, period, now,
                                      None if service is None else [service])
     return web.json_response(report.to_dict(), dumps=dumps)
 
 
+# -- errors as JSON ----------------------------------------------------------------------
+
+
+def _quality(accept: str, wanted: str) -> float:
+    """The q of ``wanted`` in an Accept header (``*/*`` and ``type/*`` count)."""
+    best = 0.0
+    kind = wanted.split("/")[0]
+    for item in accept.split(","):
+        media, *params = (p.strip() for p in item.split(";"))
+        if media in (wanted, f"{kind}/*", "*/*"):
+            q = next((p[2:] for p in params if p.startswith("q=")), "1")
+            try:
+                best = max(best, float(q))
+            except ValueError:
+                continue
+    return best
+
+
+def wants_page(request: web.Request) -> bool:
+    """A browser on a page: outside /api/, and HTML preferred over JSON."""
+    if request.path.startswith("/api/"):
+        return False
+    accept = request.headers.get("Accept", "")
+    return _quality(accept, "text/html") > _quality(accept, "application/json")
+
+
+_STATUS_PREFIX = re.compile(r"^\d{3}: ")
+_MAX_BODY = re.compile(r"size (\d+) exceeded")
+
+
+def _message(request: web.Request, status: int, text: str | None,
+             exc: web.HTTPException | None) -> str:
+    """What went wrong, in words: aiohttp's defaults ("404: Not Found") say little."""
+    text = (text or "").strip()
+    if text and text != f"{status}: {HTTPStatus(status).phrase}":
+        if status == 413 and (m := _MAX_BODY.search(text)):
+            return f"body: too large (at most {m[1]} bytes)"
+        return _STATUS_PREFIX.sub("", text)
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return f"method {exc.method} is not allowed on {request.path} (allowed: {allowed})"
+    if status == 404 and request.match_info.http_exception is not None:
+        return f"no such endpoint: {request.path}"
+    return HTTPStatus(status).phrase.lower()
+
+
+def _as_json(request: web.Request, status: int, text: str | None,
+             headers: web.StreamResponse | None,
+             exc: web.HTTPException | None = None) -> web.Response:
+    resp = reply(error_doc(_message(request, status, text, exc), status), status)
+    if headers is not None:  # WWW-Authenticate, Allow, Retry-After … stay
+        for name, value in headers.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                resp.headers[name] = value
+    return resp
+
+
+def _is_text_error(resp: web.StreamResponse) -> bool:
+    """An error in aiohttp's default form: plain text (JSON and pages stay as made)."""
+    return (resp.status >= 400 and isinstance(resp, web.Response)
+            and resp.content_type == "text/plain")
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error of every route as JSON (see the module's docstring)."""
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        if not _is_text_error(exc) or wants_page(request):
+            raise
+        return _as_json(request, exc.status, exc.text, exc, exc)
+    except Exception:
+        if wants_page(request):
+            raise  # aiohttp logs it and answers the browser
+        log.exception("%s %s failed", request.method, request.path)
+        return _as_json(request, 500, "internal error; the server's log has the details", None)
+    if _is_text_error(resp) and not wants_page(request):
+        assert isinstance(resp, web.Response)
+        return _as_json(request, resp.status, resp.text, resp)
+    return resp
+
+
 def make_app(deps: ServerDeps) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app[DEPS] = deps
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -112,8 +217,39 @@ def make_app(deps: ServerDeps) -> web.Application:
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+# -- listening ------------------------------------------------------------------------
+
+
+class ListenError(SlaguardError):
+    """The server cannot listen where the configuration says."""
+
+
+_LISTEN_FIX = {
+    errno.EADDRINUSE: "stop the other process or choose another port",
+    errno.EADDRNOTAVAIL: "use an address of this machine, or 0.0.0.0 for every one",
+    errno.EACCES: "a port below 1024 needs privileges; choose a port above 1023",
+}
+
+
+def listen_problem(host: str, port: int, e: OSError, setting: str = "server.listen") -> str:
+    """One line: where, why, which setting, and what to do."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(e, socket.gaierror):
+        why, fix = f"unknown host {host!r}", "use an IP address or a name this machine resolves"
+    else:
+        why = os.strerror(e.errno).lower() if e.errno else str(e)
+        fix = _LISTEN_FIX.get(e.errno or 0, "check the address")
+    return f"cannot listen on {where}: {why} ({setting}; {fix})"
+
+
+async def serve(app: web.Application, host: str, port: int,
+                setting: str = "server.listen") -> web.AppRunner:
+    """Listen on ``host:port``; :class:`ListenError` (after cleaning up) when it cannot."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ListenError(listen_problem(host, port, e, setting)) from None
     return runner

@@ -71,7 +71,7 @@ def _service(spec: ServiceSpec, tl: ServiceTimeline, policy: Policy, period: Per
     m = qualifying_time(assessments, spec.name)
     avail = evaluate(tl, spec, period, now_ms, m, policy.rules)
     burn = burn_report(tl, spec, now_ms, m, policy.rules) if with_burn else None
-    return ServiceReport(spec, avail, for_service(assessments, spec.name),
+    return ServiceReport(spec, avail, for_service(assessments, spec.name, period),
                          _targets(tl, period.start_ms, period.until(now_ms)), burn)
 
 

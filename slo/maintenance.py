@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from slo.calendar import CalendarUnknown, WorkingDayCalendar
 from slo.intervals import IntervalSet
 from slo.model import MaintenanceSpec
-from slo.periods import local_date
+from slo.periods import Period, local_date
 
 
 class Qualification(enum.StrEnum):
@@ -108,9 +108,11 @@ def assess_all(windows: Sequence[MaintenanceSpec], required_days: int, cal: Work
     return tuple(assess(w, required_days, cal, tz) for w in windows)
 
 
-def for_service(assessments: Iterable[MaintenanceAssessment],
-                service: str) -> tuple[MaintenanceAssessment, ...]:
-    return tuple(a for a in assessments if service in a.window.services)
+def for_service(assessments: Iterable[MaintenanceAssessment], service: str,
+                period: Period) -> tuple[MaintenanceAssessment, ...]:
+    """The windows of ``service`` that overlap ``period``: what its report names."""
+    return tuple(a for a in assessments if service in a.window.services
+                 and a.window.end_ms > period.start_ms and a.window.start_ms < period.end_ms)
 
 
 def qualifying_time(assessments: Iterable[MaintenanceAssessment], service: str) -> IntervalSet:

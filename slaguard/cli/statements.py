@@ -16,20 +16,29 @@ from compensation.claims import STEPS, Actor, Claim, ClaimService, ClaimStore, c
 from compensation.lifecycle import Rendered, StatementLifecycle
 from slaguard.app import evaluator_for
 from slaguard.cli import clock
-from slaguard.cli.common import EXIT_OK, EXIT_USAGE, default_actor, load
+from slaguard.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    default_actor,
+    load,
+    opened,
+    opening_record,
+)
 from slaguard.config import Config
 from slo.periods import previous_month
 
 
 @contextmanager
 def lifecycle_for(cfg: Config) -> Iterator[StatementLifecycle]:
-    """A lifecycle over the record, for one-shot commands."""
-    archive = StatementArchive(cfg.storage.path)
-    try:
-        with evaluator_for(cfg) as evaluator:
+    """A lifecycle over the record, for one-shot commands.  The record is opened
+    first: the archive alone would create an empty one and credit nothing."""
+    with opened(evaluator_for(cfg), cfg.storage.path) as evaluator:
+        with opening_record(cfg.storage.path):
+            archive = StatementArchive(cfg.storage.path)
+        try:
             yield StatementLifecycle(evaluator, archive)
-    finally:
-        archive.close()
+        finally:
+            archive.close()
 
 
 def add_statement_arguments(sp: argparse.ArgumentParser) -> None:
@@ -105,7 +114,8 @@ def cmd_generate_statements(args: argparse.Namespace) -> int:
 def claims_for(cfg: Any) -> Iterator[ClaimService]:
     """A claim service over the record, for one-shot commands."""
     with lifecycle_for(cfg) as lifecycle:
-        store = ClaimStore(cfg.storage.path)
+        with opening_record(cfg.storage.path):
+            store = ClaimStore(cfg.storage.path)
         try:
             yield ClaimService(store, lifecycle, lambda: clock.now_ms())
         finally:

@@ -15,24 +15,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slaguard.config import yamldoc
 from slaguard.config.calendar import load_calendar
-from slaguard.config.schema import CHANNEL_KINDS, TARGET_KINDS, Config
+from slaguard.config.salvage import partial
+from slaguard.config.schema import Config
+from slaguard.config.schema_errors import format_path, schema_errors
 from slaguard.config.validate import check, warnings_for
 from slaguard.errors import ConfigError
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Discriminated unions put the tag into the error location; users never wrote it.
-_UNION_TAGS = {"targets": set(TARGET_KINDS), "channels": set(CHANNEL_KINDS)}
-
-
-def format_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def interpolate(node: Any, env: Mapping[str, str], path: tuple[Any, ...],
@@ -59,49 +50,6 @@ def interpolate(node: Any, env: Mapping[str, str], path: tuple[Any, ...],
     return _ENV_RE.sub(sub, node)
 
 
-def _loc(err: Mapping[str, Any]) -> tuple[Any, ...]:
-    loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad dict key: name the key
-    if len(loc) > 2 and loc[0] in _UNION_TAGS and loc[2] in _UNION_TAGS[loc[0]]:
-        loc = loc[:2] + loc[3:]
-    return loc
-
-
-_BOUNDS = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
-           "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required"
-    if kind == "union_tag_not_found":
-        return "required"
-    if kind == "union_tag_invalid":
-        expected = err.get("ctx", {}).get("expected_tags", "")
-        return f"unknown kind {err['ctx']['tag']!r} (expected one of {expected})"
-    if kind in _BOUNDS:
-        word, key = _BOUNDS[kind]
-        return f"must be {word} {err['ctx'][key]}"
-    if kind == "literal_error":
-        return f"must be one of {err['ctx']['expected']}, got {err['input']!r}"
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    return str(msg[0].lower() + msg[1:]) if msg else kind
-
-
-def _schema_errors(exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = _loc(err)
-        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
-            loc = (*loc, "kind")
-        out.append(f"{format_path(loc)}: {_message(err)}".lstrip(": "))
-    return out
-
-
 def _resolve(path: str, base_dir: Path) -> str:
     return path if path == ":memory:" or Path(path).is_absolute() else str(base_dir / path)
 
@@ -121,20 +69,37 @@ def _absolute_paths(cfg: Config, base_dir: Path | None) -> Config:
     return cfg.model_copy(update={"availability": availability})
 
 
+def _schema(doc: dict[str, Any], errors: list[str]) -> Config | None:
+    """The config, or None; the schema's errors (but not a second one where an
+    environment variable is already missing) and then the checks' are appended."""
+    try:
+        cfg = Config.model_validate(doc)
+    except ValidationError as exc:
+        unset = {e.partition(": ")[0] for e in errors}
+        errors += [e for e in schema_errors(exc) if e.partition(": ")[0] not in unset]
+        partial_cfg, aside = partial(doc, exc)
+        if partial_cfg is not None:
+            errors += aside.filter(check(partial_cfg))
+        return None
+    errors += check(cfg)
+    return cfg
+
+
 def parse_config(raw: Any, env: Mapping[str, str] | None = None,
                  base_dir: Path | None = None) -> tuple[Config, list[str]]:
-    """Validate an already-parsed YAML document. Returns the config and its warnings."""
+    """Validate an already-parsed YAML document. Returns the config and its warnings.
+
+    Every error is reported at once: environment variables, then the schema, then
+    the checks (on what the schema accepted), then the calendar overrides file."""
     errors: list[str] = []
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): expected a mapping"])
     doc = interpolate(raw, os.environ if env is None else env, (), errors)
-    try:
-        cfg = Config.model_validate(doc)
-    except ValidationError as exc:
-        raise ConfigError(errors + _schema_errors(exc)) from None
-    errors += check(cfg)
+    cfg = _schema(doc, errors)
+    if cfg is None:
+        raise ConfigError(errors)
     cfg = _absolute_paths(cfg, base_dir)
-    if not errors and cfg.availability.maintenance.calendar_overrides:
+    if cfg.availability.maintenance.calendar_overrides:
         try:
             load_calendar(cfg)  # a bad override file stops start-up too
         except ConfigError as e:
@@ -152,7 +117,7 @@ def load_config(path: str | os.PathLike[str],
     except OSError as e:
         raise ConfigError([f"{p}: cannot read: {e.strerror}"]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw, repeats = yamldoc.load(text)
     except yaml.YAMLError as e:
         # The context mark is where the broken construct starts, which is the
         # line a person has to fix; the problem mark is often the line after.
@@ -160,4 +125,10 @@ def load_config(path: str | os.PathLike[str],
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError([f"{p}: {where}invalid YAML: {problem}"]) from None
-    return parse_config(raw, env, p.parent)
+    try:
+        cfg, warnings = parse_config(raw, env, p.parent)
+    except ConfigError as e:
+        raise ConfigError(repeats + e.errors) from None
+    if repeats:
+        raise ConfigError(repeats)
+    return cfg, warnings

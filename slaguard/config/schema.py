@@ -1,6 +1,6 @@
 """Configuration schema, version 1.
 
-The user-facing contract is ``examples/slaguard.example.yaml``: every key there
+The user-facing contract is ``examples/slaguard.yaml``: every key there
 keeps its name and meaning.  Types parse units at load time (durations become
 ``timedelta``, sizes ``int`` bytes, percents ``Decimal``); unknown keys are
 rejected; ``kind`` discriminates targets and channels.  Cross-references are
@@ -87,6 +87,36 @@ def _regex(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_regex)]
 
 
+def _objective(value: object) -> Decimal:
+    """An objective carries its ``%``: a bare ``99.9`` (or ``0.999``) leaves a reader to
+    guess the unit, and a guess here moves every budget and credit."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return parse_percent(value)
+    try:
+        d = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a percent: {value!r} (use e.g. 99.9%)") from None
+    if d.is_finite() and 0 < d < 1:  # a fraction: 0.999 means 99.9%
+        raise ValueError(f"write {(d * 100).normalize():f}% (an objective needs its % sign; "
+                         f"{value} looks like a fraction)")
+    raise ValueError(f"write {value}% (an objective needs its % sign)")
+
+
+Objective = Annotated[Decimal, BeforeValidator(_objective)]
+
+
+def _port(value: str) -> str:
+    """``host:port`` with a real port; the field's pattern judges the rest (it may run
+    after this)."""
+    port = value.rsplit(":", 1)[-1]
+    if port.isdigit() and int(port) > 65535:
+        raise ValueError(f"port {port} is above 65535, the highest TCP port")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_port)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,6 +130,8 @@ class Expect(Strict):
     body_regex: Regex | None = None
     json_: dict[str, Any] | None = Field(default=None, alias="json")
     headers: dict[str, Regex] | None = None
+    # A performance bound, not an assertion: a correct answer that takes longer is
+    # a success recorded with ``bound_exceeded_ms`` (a latency breach, never downtime).
     max_duration: Duration | None = None
 
 
@@ -142,7 +174,9 @@ class UploadTarget(TargetBase):
     method: Literal["POST", "PUT"] | None = None  # default: POST for multipart, PUT for put
     field: str = "file"
     filename: str = "slaguard-probe.bin"
-    max_duration: Duration | None = None  # an assertion: "10 MB in < 30 s"
+    # The performance bound "10 MB in < 30 s": a slower upload that completes is a
+    # success with ``bound_exceeded_ms`` (an upload-objective breach, never downtime).
+    max_duration: Duration | None = None
     expect: Expect = Expect()
 
     @property
@@ -171,7 +205,7 @@ TARGET_KINDS: dict[str, type[TargetBase]] = {
 
 class Service(Strict):
     title: str = ""
-    availability: Percent
+    availability: Objective
     # A service is down when any (default) or all of its availability targets are down.
     down_when: Literal["any", "all"] = "any"
 
@@ -235,11 +269,17 @@ class PriorityPolicy(Strict):
 class Incidents(Strict):
     priorities: dict[Literal["P1", "P2", "P3", "P4"], PriorityPolicy] = Field(default_factory=dict)
     escalation: list[str] = Field(default_factory=list)
+    # How long a rule's condition must stay clear before its incident counts as
+    # restored (flap damping: a breach meanwhile continues the same incident).
+    restore_after: Duration = timedelta(minutes=5)
+    # A restored incident raised by the rules or Alertmanager resolves by itself
+    # this long after restoration; .inf: only a person resolves it.
+    auto_resolve_after: OpenDuration = timedelta(hours=1)
 
 
 class EmailChannel(Strict):
     kind: Literal["email"]
-    smtp: Annotated[str, Field(pattern=r"^[^:\s]+:\d+$")]
+    smtp: Annotated[HostPort, Field(pattern=r"^[^:\s]+:\d+$")]
     # ssl: implicit TLS (465); starttls: upgrade (587); none: only for local tests.
     security: Literal["ssl", "starttls", "none"] | None = None
     from_: str = Field(alias="from")
@@ -346,10 +386,23 @@ class Storage(Strict):
     path: str = "data/slaguard.db"
 
 
+def _public_url(value: object) -> object:
+    """Empty (``${VAR:-}``) is unset; otherwise an http(s) base URL, a path allowed."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/?#]+[^\s?#]*$", value):
+        raise ValueError(f"expected an http(s) base URL such as https://slaguard.example.com, "
+                         f"got {value!r}")
+    return value
+
+
 class Server(Strict):
-    listen: Annotated[str, Field(pattern=r"^[^\s]*:\d+$")] = "127.0.0.1:9108"
+    listen: Annotated[HostPort, Field(pattern=r"^[^\s]*:\d+$")] = "127.0.0.1:9108"
     # Bearer token for the write API and the Alertmanager inbound webhook.
     api_token: str | None = None
+    # slaguard's public base URL, for links in notifications and the default of
+    # `slaguard incidents --url`; unset or empty (${VAR:-}): built from `listen`.
+    public_url: Annotated[str | None, BeforeValidator(_public_url)] = None
 
     @property
     def host(self) -> str:

@@ -11,9 +11,9 @@ import pytest
 from slaguard.cli import main
 from slaguard.config import ConfigError, load_config, parse_config
 from slaguard.config.schema import TARGET_KINDS, Config
-from tests.conftest import SHARED
+from tests.conftest import REFERENCE_CONFIG
 
-EXAMPLE = SHARED / "examples" / "slaguard.example.yaml"
+EXAMPLE = REFERENCE_CONFIG
 INVALID = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
 EXAMPLE_ENV = {k: f"v-{k.lower()}" for k in (
     "API_TOKEN", "SMTP_PASSWORD", "DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY",
@@ -21,10 +21,11 @@ EXAMPLE_ENV = {k: f"v-{k.lower()}" for k in (
 )}
 
 
-def expected_error(path: Path) -> str:
-    first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# error: "), f"{path.name}: first line must be '# error: ...'"
-    return first.removeprefix("# error: ")
+def expected_errors(path: Path) -> list[str]:
+    """The file's leading ``# error: …`` lines, in the order they are reported."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# error: "), f"{path.name}: first line must be '# error: ...'"
+    return [x.removeprefix("# error: ") for x in lines if x.startswith("# error: ")]
 
 
 def test_reference_example_loads_as_it_stands() -> None:
@@ -61,9 +62,8 @@ def test_example_without_env_names_every_missing_variable() -> None:
 def test_invalid_file_gives_its_exact_message(path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(path, env={})
-    message = expected_error(path)
     errors = [e.removeprefix(f"{path}: ") for e in exc.value.errors]
-    assert errors == [message]
+    assert errors == expected_errors(path)
 
 
 def test_all_errors_are_reported_together() -> None:
@@ -74,16 +74,13 @@ def test_all_errors_are_reported_together() -> None:
     ]}
     with pytest.raises(ConfigError) as exc:
         parse_config(raw, env={})
-    assert exc.value.errors == ["targets[1].bogus: unknown key"]  # schema errors first
-    del raw["targets"][1]["bogus"]
-    with pytest.raises(ConfigError) as exc:
-        parse_config(raw, env={})
-    assert exc.value.errors == ["targets[0].service: unknown service 'x'",
+    assert exc.value.errors == ["targets[1].bogus: unknown key",  # the schema's first
+                                "targets[0].service: unknown service 'x'",
                                 "targets[0].timeout: must be shorter than interval"]
 
 
 def test_env_default_and_escape() -> None:
-    raw = {"version": 1, "services": {"core": {"availability": "99.9"}}, "targets": [
+    raw = {"version": 1, "services": {"core": {"availability": "99.9%"}}, "targets": [
         {"name": "a", "service": "core", "kind": "http",
          "url": "http://${HOST:-localhost}:8080/$${literal}"}]}
     cfg, _ = parse_config(raw, env={})
@@ -119,3 +116,43 @@ def test_check_config_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["check-config", "-c", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "1 error(s)" in err and "targets[0].timeout: must be shorter than interval" in err
+
+
+def test_any_broken_example_is_a_config_error_never_a_crash() -> None:
+    """The partial re-validation (schema errors, then the checks on the rest) holds for
+    whatever a file holds: values of every wrong type, keys misspelt, several at once."""
+    import copy
+    import random
+
+    import yaml
+
+    base = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    junk: list[object] = [None, 0, -1, 99999, "x", "", "1x", [], {}, [1], {"a": 1}, True,
+                          3.5, "99.9", "${NOPE}"]
+
+    def paths(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        items = (node.items() if isinstance(node, dict)
+                 else enumerate(node) if isinstance(node, list) else [])
+        return [path] + [p for k, v in items for p in paths(v, (*path, k))]
+
+    every = paths(base)[1:]
+    rnd = random.Random(13)
+    for _ in range(400):
+        doc = copy.deepcopy(base)
+        for _ in range(rnd.randint(1, 4)):
+            *head, last = rnd.choice(every)
+            node = doc
+            try:
+                for part in head:
+                    node = node[part]  # type: ignore[index]
+                node[last]  # type: ignore[index]
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier change replaced what held it
+            if isinstance(node, dict) and rnd.random() < 0.2:
+                node[f"{last}x"] = node.pop(last)  # a misspelt key
+            else:
+                node[last] = rnd.choice(junk)  # type: ignore[index]
+        try:
+            parse_config(doc, env=EXAMPLE_ENV)
+        except ConfigError as e:
+            assert e.errors and all(": " in m for m in e.errors), e.errors

@@ -195,5 +195,5 @@ def test_statement_with_an_imported_late_response(
                  "2026-10", "--format", "pdf", "-o", str(pdf)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
     assert main(["statement", "-c", str(config_path), "--customer", "nobody", "--month",
-                 "2026-10"]) == 1
+                 "2026-10"]) == 2  # an unknown entity, as a bad month is
     assert "no customer 'nobody' (customers: acme, other)" in capsys.readouterr().err
