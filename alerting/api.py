@@ -4,9 +4,9 @@
     POST /api/v1/incidents                    create by hand (a phone-hotline ticket)
     GET  /api/v1/incidents/stats              ?month=YYYY-MM: MTTA/MTTR per priority
     GET  /api/v1/incidents/{id}               with its audit log
-    POST /api/v1/incidents/{id}/acknowledge   {"by"}
-    POST /api/v1/incidents/{id}/restore       {"by"}
-    POST /api/v1/incidents/{id}/resolve       {"by"}
+    POST /api/v1/incidents/{id}/acknowledge   {"by", "note"} (both optional)
+    POST /api/v1/incidents/{id}/restore       {"by", "note"}
+    POST /api/v1/incidents/{id}/resolve       {"by", "note"}
     POST /api/v1/incidents/{id}/priority      {"priority", "by", "reason"} (audited)
     GET  /api/v1/maintenance
     POST /api/v1/maintenance                  {"id", "services", "start", "end",
@@ -17,7 +17,11 @@
 Writes need ``Authorization: Bearer <server.api_token>``: 401 without or with
 a wrong token; 403 when no token is configured (the write API is off rather
 than open).  Reads are open, like ``/api/v1/results``.  ``{id}`` is ``INC-7``
-or ``7``.  Instants are RFC 3339 in the configured zone.
+or ``7``.  Instants are RFC 3339 in the configured zone.  Each incident carries
+its ``url``, how to acknowledge it (``acknowledge``: the command and the API
+call, until it is resolved) and its automatic clocks: ``restore_after_seconds``
+(``incidents.restore_after``; rule incidents), ``auto_resolve_after_seconds``
+(``incidents.auto_resolve_after``) and ``auto_resolve_at``.
 
 Alertmanager: reply 2xx only after the durable write, 5xx when the store
 fails (Alertmanager retries), 4xx for malformed input (it does not).
@@ -45,6 +49,7 @@ from alerting.incidents import (
     response_stats,
 )
 from alerting.notification import Priority
+from alerting.outbox import Rendering
 from alerting.service import AlertingService, incident_ids
 from alerting.store import IncidentRecord, LogEntry, MaintenanceRecord
 from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
@@ -152,8 +157,13 @@ def _ts(ms: int | None, tz: str) -> str | None:
     return None if ms is None else rfc3339(ms, tz)
 
 
+def _seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
+
+
 def incident_json(inc: IncidentRecord, tz: str, now_ms: int,
-                  log: list[LogEntry] | None = None) -> dict[str, Any]:
+                  log: list[LogEntry] | None = None,
+                  rendering: Rendering | None = None) -> dict[str, Any]:
     late = lateness(inc, now_ms)
     doc: dict[str, Any] = {
         "id": inc.public_id, "state": inc.state, "service": inc.service, "rule": inc.rule,
@@ -172,7 +182,15 @@ def incident_json(inc: IncidentRecord, tz: str, now_ms: int,
                        "notify": list(inc.escalation.notify),
                        "chain": list(inc.escalation.chain)},
         "reopen_count": inc.reopen_count,
+        "auto_resolve_at": _ts(inc.auto_resolve_ms, tz),
     }
+    if rendering is not None:
+        command, api = rendering.ack_command(inc), rendering.ack_api(inc)
+        doc.update(
+            url=rendering.url(inc),
+            acknowledge=None if command is None else {"command": command, "api": api},
+            restore_after_seconds=_seconds(rendering.restore_after_ms_of(inc)),
+            auto_resolve_after_seconds=_seconds(rendering.auto_resolve_after_ms_of(inc)))
     if log is not None:
         doc["log"] = [{"at": _ts(e.at_ms, tz), "kind": e.kind, "actor": e.actor,
                        "detail": dict(e.detail)} for e in log]
@@ -264,7 +282,8 @@ async def list_incidents(request: web.Request) -> web.Response:
     found = await asyncio.to_thread(
         api.service.incidents.find, None if period is None else period.start_ms,
         None if period is None else period.end_ms, state == "open", MAX_LIST, True)
-    return reply({"incidents": [incident_json(i, api.timezone, now) for i in found]})
+    return reply({"incidents": [incident_json(i, api.timezone, now, None,
+                                              api.service.rendering) for i in found]})
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -274,7 +293,7 @@ async def get_incident(request: web.Request) -> web.Response:
     except IncidentNotFound as e:
         raise error(web.HTTPNotFound, str(e)) from None
     return reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms(),
-                                             log)})
+                                             log, api.service.rendering)})
 
 
 async def incident_stats(request: web.Request) -> web.Response:
@@ -294,8 +313,8 @@ async def incident_stats(request: web.Request) -> web.Response:
 async def _changed(request: web.Request, inc: IncidentRecord, status: int = 200) -> web.Response:
     api = _api(request)
     api.service.wake()
-    return reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms())},
-                  status)
+    return reply({"incident": incident_json(inc, api.timezone, api.service.clock.now_ms(),
+                                             None, api.service.rendering)}, status)
 
 
 @writes
@@ -309,28 +328,34 @@ async def create_incident(request: web.Request) -> web.Response:
     return await _changed(request, inc, 201)
 
 
+def _note(doc: Mapping[str, Any]) -> str:
+    value = doc.get("note", "")
+    if not isinstance(value, str):
+        raise ValueError("note: expected a string")
+    return value.strip()
+
+
+async def _person_changes(request: web.Request, change: Callable[..., IncidentRecord]
+                          ) -> web.Response:
+    doc = await body(request) if request.can_read_body else {}
+    inc = await asyncio.to_thread(change, _incident_id(request), _text(doc, "by", "api"),
+                                  _note(doc))
+    return await _changed(request, inc)
+
+
 @writes
 async def acknowledge(request: web.Request) -> web.Response:
-    doc = await body(request) if request.can_read_body else {}
-    inc = await asyncio.to_thread(_api(request).service.incidents.acknowledge,
-                                  _incident_id(request), _text(doc, "by", "api"))
-    return await _changed(request, inc)
+    return await _person_changes(request, _api(request).service.incidents.acknowledge)
 
 
 @writes
 async def restore(request: web.Request) -> web.Response:
-    doc = await body(request) if request.can_read_body else {}
-    inc = await asyncio.to_thread(_api(request).service.incidents.restore,
-                                  _incident_id(request), _text(doc, "by", "api"))
-    return await _changed(request, inc)
+    return await _person_changes(request, _api(request).service.incidents.restore)
 
 
 @writes
 async def resolve(request: web.Request) -> web.Response:
-    doc = await body(request) if request.can_read_body else {}
-    inc = await asyncio.to_thread(_api(request).service.incidents.resolve,
-                                  _incident_id(request), _text(doc, "by", "api"))
-    return await _changed(request, inc)
+    return await _person_changes(request, _api(request).service.incidents.resolve)
 
 
 @writes

@@ -177,4 +177,6 @@ class Escalator:
         if now_ms - due > 60_000:
             log.warning("incident INC-%d: escalation level %d ran %d s late", inc.id, level,
                         (now_ms - due) // 1000)
+        log.info("incident INC-%d escalated to level %d (%s): not acknowledged", inc.id, level,
+                 ", ".join(channels) or "no channel")
         return EscalationStep(inc.id, level, channels, due, now_ms)

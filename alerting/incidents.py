@@ -5,7 +5,12 @@ its dedup key (service + incident rule); once that incident is resolved, the
 next breach opens a new one, and a late clear for a closed key is dropped.
 What keeps an incident firing is its set of *sources* (rule alerts,
 Alertmanager fingerprints); when the last one clears, the incident is
-restored.
+restored.  A rule's source clears once its condition has been clear for
+``incidents.restore_after`` (the rules' flap damping), so a recovered outage
+counts as restored that long after recovery.  Burn-rate alerts trail the
+outage they measure by their short window (5 min to 6 h): once an incident's
+confirmed outage has cleared, its burn-rate sources no longer hold it open,
+nor re-open it when one starts late.
 
 Lifecycle: opened → acknowledged (the response) → restored → resolved.
 
@@ -17,7 +22,11 @@ Lifecycle: opened → acknowledged (the response) → restored → resolved.
 * resolution is set by a person, or automatically ``auto_resolve_after`` after
   an automatic restoration (hand-made and internal incidents wait for a person);
 * a person restoring or resolving an unacknowledged incident has responded:
-  the response is recorded at that instant.
+  the response is recorded at that instant;
+* the channels told of an incident are told again when it is restored, re-opened
+  and resolved;
+* ``record_event`` writes something already over (slaguard's own absence) as a
+  resolved incident, told once.
 
 Clocks.  ``respond_due``, ``restore_due`` and ``resolve_due`` are computed at
 open from ``incidents.priorities`` (and again, from the same opening instant,
@@ -29,6 +38,7 @@ customer is not argued out of a credit by a fraction of a second.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -38,17 +48,35 @@ from typing import Any
 from alerting.clock import Clock
 from alerting.escalation import EscalationPolicy, scheduled_ms, stopped
 from alerting.notification import Priority, Status
-from alerting.outbox import DEFAULT_RENDERING, Rendering, enqueue
-from alerting.rules import DEAD_LETTER, PROBE_DOWN
-from alerting.store import AlertingStore, IncidentRecord, LogEntry, NewIncident, Tx
+from alerting.outbox import AUTOMATIC_SOURCES, DEFAULT_RENDERING, Rendering, enqueue
+from alerting.rules import BURN_RATE, CONFIRMED_OUTAGE, DEAD_LETTER, PROBE_DOWN
+from alerting.store import (
+    AlertingStore,
+    EscalationSnapshot,
+    IncidentRecord,
+    LogEntry,
+    NewIncident,
+    Tx,
+)
 from slaguard.errors import SlaguardError
 from slo import compensation
 from slo.periods import from_ms
 
+log = logging.getLogger(__name__)
+
 DEFAULT_AUTO_RESOLVE_AFTER_MS = 60 * 60_000
-# Sources whose incidents resolve by themselves after an automatic restoration.
-AUTOMATIC_SOURCES = frozenset({"rules", "alertmanager"})
 MANUAL_RULE = "manual"
+# Alert rules whose alerts trail an outage by their window (see the module doc).
+LAGGING_RULES = frozenset({BURN_RATE})
+# Incidents of these sources are ours, not the platform's: never a customer's credit.
+OWN_SOURCES = frozenset({"internal", "self"})
+
+
+def source_rule(source: str) -> str | None:
+    """The alert rule of a rule source (``rule:burn_rate|core|1h/5m`` → ``burn_rate``)."""
+    if not source.startswith("rule:"):
+        return None
+    return source.removeprefix("rule:").split("|", 1)[0]
 
 
 class IncidentError(SlaguardError):
@@ -73,7 +101,7 @@ class Opening:
     priority: Priority
     title: str
     summary: str = ""
-    source: str = "rules"  # rules | alertmanager | manual | internal
+    source: str = "rules"  # rules | alertmanager | manual | internal | self
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -121,7 +149,7 @@ class Incidents:
             return None
         tx.set_source(incident_id, source, False, now_ms)
         inc = self._reread(tx, incident_id)
-        if tx.firing_sources(incident_id):
+        if self._holding(tx, incident_id):
             return inc
         if inc.restored_ms is None:
             return self._restore(tx, inc, actor, now_ms, person=False)
@@ -129,6 +157,18 @@ class Incidents:
             # A person restored it while sources still fired; now they are quiet too.
             tx.update_incident(inc.id, now_ms, auto_resolve_ms=self._auto_resolve_at(now_ms))
         return self._reread(tx, incident_id)
+
+    @staticmethod
+    def _trails(tx: Tx, incident_id: int, source: str) -> bool:
+        """``source`` trails an outage of this incident that has been seen (see the doc)."""
+        if source_rule(source) not in LAGGING_RULES:
+            return False
+        return any(source_rule(s) == CONFIRMED_OUTAGE for s in tx.sources(incident_id))
+
+    def _holding(self, tx: Tx, incident_id: int) -> list[str]:
+        """The firing sources that keep the incident from counting as restored."""
+        return [s for s in tx.firing_sources(incident_id)
+                if not self._trails(tx, incident_id, s)]
 
     def _auto_resolves(self, inc: IncidentRecord) -> bool:
         return self.auto_resolve_after_ms is not None and inc.source in AUTOMATIC_SOURCES
@@ -154,6 +194,8 @@ class Incidents:
                {"priority": o.priority.value, "dedup_key": o.dedup_key})
         enqueue(tx, inc, f"open-{o.priority.value}", snap.notify, Status.FIRING, now_ms,
                 self.rendering)
+        log.info("incident %s opened: %s %s %s (%s; notify %s)", inc.public_id,
+                 o.priority.value, o.service, o.title, o.source, ", ".join(snap.notify) or "-")
         return inc
 
     def _join(self, tx: Tx, inc: IncidentRecord, o: Opening, source: str | None,
@@ -163,7 +205,8 @@ class Incidents:
         if source is None or source not in tx.firing_sources(inc.id):
             tx.log(inc.id, now_ms, "joined", o.source,
                    {"source": source, "title": o.title, "priority": o.priority.value})
-            if inc.restored_ms is not None:
+            if inc.restored_ms is not None and not (
+                    source is not None and self._trails(tx, inc.id, source)):
                 inc = self._reopen(tx, inc, o.source, now_ms)
         if more_urgent(o.priority, inc.priority):
             # The most urgent symptom names the incident: a page says "down", not "slow burn".
@@ -182,11 +225,16 @@ class Incidents:
                            auto_resolve_ms=None, reopen_count=inc.reopen_count + 1,
                            next_escalation_ms=nxt)
         tx.log(inc.id, now_ms, "reopened", actor, {"was_restored_ms": inc.restored_ms})
-        return self._reread(tx, inc.id)
+        again = self._reread(tx, inc.id)
+        # Whoever was told "restored" must hear that it broke again.
+        enqueue(tx, again, f"reopened-{again.reopen_count}", tx.notified_channels(inc.id),
+                Status.FIRING, now_ms, self.rendering)
+        log.info("incident %s re-opened (%s): %s", inc.public_id, actor, inc.title)
+        return again
 
     def _restore(self, tx: Tx, inc: IncidentRecord, actor: str, now_ms: int,
-                 person: bool) -> IncidentRecord:
-        quiet = not tx.firing_sources(inc.id)
+                 person: bool, note: str = "") -> IncidentRecord:
+        quiet = not self._holding(tx, inc.id)
         changes: dict[str, Any] = {
             "restored_ms": now_ms, "restored_by": actor, "next_escalation_ms": None,
             "auto_resolve_ms": self._auto_resolve_at(now_ms)
@@ -194,8 +242,15 @@ class Incidents:
         if person and inc.responded_ms is None:
             changes.update(responded_ms=now_ms, responded_by=actor)
         tx.update_incident(inc.id, now_ms, **changes)
-        tx.log(inc.id, now_ms, "restored", actor, {"late_ms": _late(now_ms, inc.restore_due_ms)})
-        return self._reread(tx, inc.id)
+        tx.log(inc.id, now_ms, "restored", actor,
+               _noted({"late_ms": _late(now_ms, inc.restore_due_ms)}, note))
+        done = self._reread(tx, inc.id)
+        enqueue(tx, done, f"restored-{done.reopen_count}", tx.notified_channels(inc.id),
+                Status.RESTORED, now_ms, self.rendering)
+        log.info("incident %s restored (%s)%s", inc.public_id, actor,
+                 "" if done.auto_resolve_ms is None else
+                 f"; resolves by itself in {(done.auto_resolve_ms - now_ms) // 1000} s")
+        return done
 
     @staticmethod
     def _reread(tx: Tx, incident_id: int) -> IncidentRecord:
@@ -223,7 +278,7 @@ class Incidents:
         return changed
 
     def _resolve(self, tx: Tx, inc: IncidentRecord, actor: str, now_ms: int,
-                 person: bool) -> IncidentRecord:
+                 person: bool, note: str = "") -> IncidentRecord:
         changes: dict[str, Any] = {"resolved_ms": now_ms, "resolved_by": actor,
                                    "next_escalation_ms": None, "auto_resolve_ms": None}
         if inc.restored_ms is None:
@@ -231,10 +286,12 @@ class Incidents:
         if person and inc.responded_ms is None:
             changes.update(responded_ms=now_ms, responded_by=actor)
         tx.update_incident(inc.id, now_ms, **changes)
-        tx.log(inc.id, now_ms, "resolved", actor, {"late_ms": _late(now_ms, inc.resolve_due_ms)})
+        tx.log(inc.id, now_ms, "resolved", actor,
+               _noted({"late_ms": _late(now_ms, inc.resolve_due_ms)}, note))
         done = self._reread(tx, inc.id)
         enqueue(tx, done, "resolved", tx.notified_channels(inc.id), Status.RESOLVED, now_ms,
                 self.rendering)
+        log.info("incident %s resolved (%s)", inc.public_id, actor)
         return done
 
     # -- driven by people (each its own transaction) ---------------------------------------
@@ -258,28 +315,56 @@ class Incidents:
             tx.log(inc.id, now, "created", by, {})
             return inc
 
-    def acknowledge(self, incident_id: int, by: str) -> IncidentRecord:
+    def acknowledge(self, incident_id: int, by: str, note: str = "") -> IncidentRecord:
         now = self.clock.now_ms()
         with self.store.transaction() as tx:
             inc = self._for_change(tx, incident_id)
-            if inc.responded_ms is not None:
-                return inc  # the first acknowledgement is the response
+            if inc.responded_ms is not None:  # the first acknowledgement is the response
+                if note:
+                    tx.log(inc.id, now, "note", by, {"note": note})
+                return inc
             tx.update_incident(inc.id, now, responded_ms=now, responded_by=by,
                                next_escalation_ms=None)
-            tx.log(inc.id, now, "acknowledged", by, {"late_ms": _late(now, inc.respond_due_ms)})
+            tx.log(inc.id, now, "acknowledged", by,
+                   _noted({"late_ms": _late(now, inc.respond_due_ms)}, note))
+            log.info("incident %s acknowledged by %s", inc.public_id, by)
             return self._reread(tx, inc.id)
 
-    def restore(self, incident_id: int, by: str) -> IncidentRecord:
+    def restore(self, incident_id: int, by: str, note: str = "") -> IncidentRecord:
         now = self.clock.now_ms()
         with self.store.transaction() as tx:
             inc = self._for_change(tx, incident_id)
-            return inc if inc.restored_ms is not None else \
-                self._restore(tx, inc, by, now, person=True)
+            if inc.restored_ms is None:
+                return self._restore(tx, inc, by, now, person=True, note=note)
+            if note:
+                tx.log(inc.id, now, "note", by, {"note": note})
+            return inc
 
-    def resolve(self, incident_id: int, by: str) -> IncidentRecord:
+    def resolve(self, incident_id: int, by: str, note: str = "") -> IncidentRecord:
         now = self.clock.now_ms()
         with self.store.transaction() as tx:
-            return self._resolve(tx, self._for_change(tx, incident_id), by, now, person=True)
+            return self._resolve(tx, self._for_change(tx, incident_id), by, now, person=True,
+                                 note=note)
+
+    def record_event(self, opening: Opening, started_ms: int, ended_ms: int) -> IncidentRecord:
+        """Something already over when it is learnt of (slaguard's own absence): an
+        incident opened at ``started_ms``, restored and resolved at ``ended_ms``,
+        without clocks or escalation, told once to its priority's channels."""
+        now = self.clock.now_ms()
+        notify = self.policy.snapshot(opening.priority).notify
+        with self.store.transaction() as tx:
+            incident_id = tx.insert_incident(NewIncident(
+                opening.dedup_key, opening.service, opening.rule, opening.priority,
+                opening.title, opening.summary, opening.source, dict(opening.labels),
+                started_ms, None, None, None, EscalationSnapshot(notify), None))
+            tx.update_incident(incident_id, now, restored_ms=ended_ms,
+                               restored_by=opening.source, resolved_ms=ended_ms,
+                               resolved_by=opening.source)
+            tx.log(incident_id, now, "recorded", opening.source,
+                   {"started_ms": started_ms, "ended_ms": ended_ms})
+            inc = self._reread(tx, incident_id)
+            enqueue(tx, inc, "event", notify, Status.RESTORED, now, self.rendering)
+            return inc
 
     def change_priority(self, incident_id: int, priority: Priority, by: str,
                         reason: str) -> IncidentRecord:
@@ -301,7 +386,7 @@ class Incidents:
                 inc = tx.incident(incident_id)
                 if inc is None or inc.resolved_ms is not None or inc.restored_ms is None:
                     continue
-                if tx.firing_sources(incident_id):  # wait for them to clear (see ``clear``)
+                if self._holding(tx, incident_id):  # wait for them to clear (see ``clear``)
                     tx.update_incident(incident_id, now, auto_resolve_ms=None)
                     continue
                 self._resolve(tx, inc, "auto", now, person=False)
@@ -343,7 +428,7 @@ def compensation_records(incidents: Iterable[IncidentRecord],
         id=i.public_id, priority=i.priority.value, opened_ms=i.opened_ms,
         responded_ms=i.responded_ms, restored_ms=i.restored_ms, resolved_ms=i.resolved_ms,
         services=(i.service,), title=i.title)
-        for i in incidents if i.rule not in exclude_rules and i.source != "internal"]
+        for i in incidents if i.rule not in exclude_rules and i.source not in OWN_SOURCES]
 
 
 # -- lateness and response figures (pure) ---------------------------------------------------
@@ -351,6 +436,10 @@ def compensation_records(incidents: Iterable[IncidentRecord],
 
 def _late(done_ms: int, due_ms: int | None) -> int | None:
     return None if due_ms is None else max(0, done_ms - due_ms)
+
+
+def _noted(detail: dict[str, Any], note: str) -> dict[str, Any]:
+    return {**detail, "note": note} if note else detail
 
 
 def ceil_seconds(ms: int | None) -> int | None:

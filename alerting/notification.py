@@ -1,10 +1,12 @@
 """What a notifier delivers: one immutable ``Notification`` and its renderings.
 
-An incident event (opened, escalated, acknowledged, resolved) becomes one
+An incident event (opened, escalated, restored, resolved) becomes one
 ``Notification`` per channel; the outbox stores it (``to_dict``/``from_dict``)
 and hands it to the channel's notifier.  Every notifier renders from the same
 helpers here, so a page reads the same in an email, DingTalk and Feishu:
-bilingual (中文/English), with priority names as the source SLA says them.
+bilingual (中文/English), with priority names as the source SLA says them,
+and with what on-call needs to act: the incident's link, the command and the
+API call that acknowledge it, and when it counts as restored and resolved.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Status(enum.StrEnum):
     RESOLVED = "resolved"
     ESCALATED = "escalated"
     ACKNOWLEDGED = "acknowledged"
+    RESTORED = "restored"
 
     @property
     def zh(self) -> str:
@@ -71,12 +74,18 @@ class Status(enum.StrEnum):
         """Still needs someone: everything but resolved."""
         return self is not Status.RESOLVED
 
+    @property
+    def ended(self) -> bool:
+        """The symptom is over (restored or resolved): green, and no longer urgent."""
+        return self in (Status.RESTORED, Status.RESOLVED)
+
 
 _STATUS_NAMES: Mapping[Status, str] = MappingProxyType({
     Status.FIRING: "告警",
     Status.RESOLVED: "已解决",
     Status.ESCALATED: "已升级",
     Status.ACKNOWLEDGED: "已确认",
+    Status.RESTORED: "已恢复",
 })
 
 
@@ -106,6 +115,15 @@ class Notification:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     url: str | None = None  # the incident's page
     timezone: str = "UTC"  # the zone times are shown in (config `timezone`)
+    # How on-call acknowledges (None once the incident is resolved): the CLI
+    # command and the API call.
+    ack_command: str | None = None
+    ack_api: str | None = None
+    # Seconds the incident's conditions must stay clear before it counts as
+    # restored (``incidents.restore_after``), and after restoration before it
+    # resolves by itself (``incidents.auto_resolve_after``); None: not automatic.
+    restore_after_s: int | None = None
+    auto_resolve_after_s: int | None = None
 
     def __post_init__(self) -> None:
         # Accept plain strings from the outbox or YAML; store the enums.
@@ -176,8 +194,38 @@ def detail_rows(n: Notification) -> list[tuple[str, str]]:
         level = n.escalation_level
         rows.append(("升级 Escalation", f"第 {level} 级 level {level}{step}"))
     rows.append(("事件 Incident", n.incident_id))
+    if n.restore_after_s is not None:
+        after = duration(n.restore_after_s)
+        rows.append(("恢复判定 Restored after", f"条件消失 {after} 后 / clear for {after}"))
+    if n.auto_resolve_after_s is not None:
+        after = duration(n.auto_resolve_after_s)
+        rows.append(("自动解决 Auto-resolve", f"恢复 {after} 后 / {after} after restoration"))
     rows.extend((f"标签 {key}", value) for key, value in sorted(n.labels.items()))
     return rows
+
+
+def action_rows(n: Notification) -> list[tuple[str, str]]:
+    """(bilingual label, value): where the incident is and how to acknowledge it."""
+    rows = []
+    if n.url:
+        rows.append(("详情 Details", n.url))
+    if n.ack_command:
+        rows.append(("确认 Acknowledge", n.ack_command))
+    if n.ack_api:
+        rows.append(("确认 API Acknowledge by API", n.ack_api))
+    return rows
+
+
+def duration(seconds: int) -> str:
+    """``90`` → ``1m30s``; ``3600`` → ``1h``: as durations are written in the config."""
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
 
 
 def render_text(n: Notification) -> str:
@@ -186,8 +234,7 @@ def render_text(n: Notification) -> str:
     if n.summary:
         lines += [n.summary, ""]
     lines += [f"{label}: {value}" for label, value in detail_rows(n)]
-    if n.url:
-        lines.append(f"详情 Details: {n.url}")
+    lines += [f"{label}: {value}" for label, value in action_rows(n)]
     return "\n".join(lines)
 
 
@@ -201,6 +248,10 @@ def render_markdown(n: Notification) -> str:
     if n.summary:
         lines += [n.summary, ""]
     lines += [f"- **{label}**: {value}" for label, value in detail_rows(n)]
+    if n.ack_command:
+        lines.append(f"- **确认 Acknowledge**: `{n.ack_command}`")
+    if n.ack_api:
+        lines.append(f"- **确认 API Acknowledge by API**: `{n.ack_api}`")
     if n.url:
         lines += ["", f"[查看详情 View incident]({n.url})"]
     return "\n".join(lines)

@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from alerting import links
 from alerting.clock import Clock
 from alerting.notification import Notification, Status
 from alerting.notifiers import NOTIFIERS, NotifierError, SendFn, send
@@ -48,13 +49,43 @@ _MIN = 60_000
 # -- writing -------------------------------------------------------------------------------
 
 
+# Sources whose incidents restore and resolve by themselves (a person does the others').
+AUTOMATIC_SOURCES = frozenset({"rules", "alertmanager"})
+
+
 @dataclass(frozen=True, slots=True)
 class Rendering:
-    """How notifications present an incident: the zone people read times in, and
-    where the incident can be opened (``{id}`` is replaced by ``INC-n``)."""
+    """How notifications (and the API) present an incident: the zone people read
+    times in, where it can be opened and acknowledged, and its automatic clocks."""
 
     timezone: str = "UTC"
-    incident_url: str | None = None
+    base_url: str | None = None  # slaguard's public base URL; None: no links
+    config_path: str | None = None  # the server's configuration, for the ack command
+    restore_after_ms: int | None = None  # incidents.restore_after (rule incidents)
+    auto_resolve_after_ms: int | None = None  # incidents.auto_resolve_after
+
+    def url(self, inc: IncidentRecord) -> str | None:
+        return None if self.base_url is None else links.incident_url(self.base_url,
+                                                                     inc.public_id)
+
+    def ack_command(self, inc: IncidentRecord) -> str | None:
+        """None once resolved: there is nothing left to acknowledge."""
+        if inc.resolved_ms is not None or self.base_url is None:
+            return None
+        return links.ack_command(inc.public_id, self.config_path, self.base_url)
+
+    def ack_api(self, inc: IncidentRecord) -> str | None:
+        if inc.resolved_ms is not None or self.base_url is None:
+            return None
+        return links.ack_api(self.base_url, inc.public_id)
+
+    def restore_after_ms_of(self, inc: IncidentRecord) -> int | None:
+        """Only the rules restore by quiet time; Alertmanager says when its alert ends,
+        and a person restores the rest."""
+        return self.restore_after_ms if inc.source == "rules" else None
+
+    def auto_resolve_after_ms_of(self, inc: IncidentRecord) -> int | None:
+        return self.auto_resolve_after_ms if inc.source in AUTOMATIC_SOURCES else None
 
 
 DEFAULT_RENDERING = Rendering()
@@ -68,18 +99,27 @@ def _at(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def _seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
+
+
 def notification(inc: IncidentRecord, key: str, status: Status, rendering: Rendering,
                  level: int = 0, step_name: str | None = None) -> Notification:
-    ended = (inc.resolved_ms or inc.restored_ms) if status is Status.RESOLVED else None
-    url = rendering.incident_url.replace("{id}", inc.public_id) if rendering.incident_url \
-        else None
+    ended = None
+    if status is Status.RESOLVED:
+        ended = inc.resolved_ms or inc.restored_ms
+    elif status is Status.RESTORED:
+        ended = inc.restored_ms
     started = _at(inc.opened_ms)
     assert started is not None
     return Notification(
         incident_id=inc.public_id, idempotency_key=key, priority=inc.priority, status=status,
         title=inc.title, summary=inc.summary, service=inc.service, started_at=started,
         ended_at=_at(ended), escalation_level=level, escalation_step=step_name, rule=inc.rule,
-        labels=dict(inc.labels), url=url, timezone=rendering.timezone)
+        labels=dict(inc.labels), url=rendering.url(inc), timezone=rendering.timezone,
+        ack_command=rendering.ack_command(inc), ack_api=rendering.ack_api(inc),
+        restore_after_s=_seconds(rendering.restore_after_ms_of(inc)),
+        auto_resolve_after_s=_seconds(rendering.auto_resolve_after_ms_of(inc)))
 
 
 def enqueue(tx: Tx, inc: IncidentRecord, step: str, channels: Iterable[str], status: Status,
@@ -198,6 +238,8 @@ class Outbox:
     def _sent(self, row: OutboxRow) -> DeliveryStats:
         with self.store.transaction() as tx:
             tx.mark_sent(row.id, self.clock.now_ms())
+        log.info("notification %s sent via %s (attempt %d)", row.idempotency_key, row.channel,
+                 row.attempts + 1)
         return _SENT
 
     def _failed(self, row: OutboxRow, error: NotifierError) -> DeliveryStats:
@@ -214,7 +256,8 @@ class Outbox:
         delay = self.retry.delay_ms(row.attempts + 1, self.rng.random(), retry_after_ms)
         with self.store.transaction() as tx:
             tx.mark_retry(row.id, now + delay, error)
-        log.info("outbox row %s (%s): retry in %d ms: %s", row.id, row.channel, delay, error)
+        log.info("notification %s via %s failed (attempt %d), retry in %d s: %s",
+                 row.idempotency_key, row.channel, row.attempts + 1, -(-delay // 1000), error)
         return _RETRIED
 
     def _dead(self, row: OutboxRow, error: str) -> DeliveryStats:
@@ -223,5 +266,6 @@ class Outbox:
             tx.mark_dead(row.id, error)
             if self.on_dead is not None:
                 self.on_dead(tx, row, error, now)
-        log.error("outbox row %s (%s) dead-lettered: %s", row.id, row.channel, error)
+        log.error("notification %s via %s failed for good (dead-lettered): %s",
+                  row.idempotency_key, row.channel, error)
         return _DEAD

@@ -158,7 +158,7 @@ class IncidentRecord:
     priority: Priority
     title: str
     summary: str
-    source: str  # rules | alertmanager | manual | internal
+    source: str  # rules | alertmanager | manual | internal | self (slaguard's own events)
     labels: Mapping[str, str]
     opened_ms: int
     responded_ms: int | None
@@ -386,6 +386,23 @@ class Tx:
             "SELECT source FROM alerting_incident_sources WHERE incident_id=? AND firing=1 "
             "ORDER BY source", (incident_id,))
         return [str(r[0]) for r in rows]
+
+    def sources(self, incident_id: int) -> list[str]:
+        """Every source the incident has had, firing or not."""
+        rows = self.db.execute(
+            "SELECT source FROM alerting_incident_sources WHERE incident_id=? ORDER BY source",
+            (incident_id,))
+        return [str(r[0]) for r in rows]
+
+    # -- small facts that outlive the process ---------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM alerting_meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO alerting_meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (key, value))
 
     # -- audit log ---------------------------------------------------------------------
 

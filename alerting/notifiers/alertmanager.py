@@ -8,7 +8,8 @@ would not match the alert it ends.  Re-posting is idempotent.
 Alertmanager resolves an alert by itself at ``endsAt``.  A firing alert gets
 ``endsAt = now + 4 min`` (Prometheus: 4 x max(eval, 60 s)), so the caller must
 re-send it every minute while the incident is open, as Prometheus does; a
-resolved one gets ``endsAt = ended_at`` (or now).
+restored or resolved one gets ``endsAt = ended_at`` (or now).  How to
+acknowledge travels in the annotations ``acknowledge`` and ``acknowledge_api``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from alerting.notification import Notification, Status, render_text, rfc3339
+from alerting.notification import Notification, render_text, rfc3339
 from alerting.notifiers._http import json_bytes, post, resolve_now_ms
 from alerting.notifiers.errors import redact_url
 from slaguard.config.schema import AlertmanagerChannel
@@ -60,7 +61,7 @@ def labels(n: Notification) -> dict[str, str]:
 
 def alert(n: Notification, now_ms: int) -> dict[str, Any]:
     now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    ends = (n.ended_at or now) if n.status is Status.RESOLVED else now + FIRING_TTL
+    ends = (n.ended_at or now) if n.status.ended else now + FIRING_TTL
     doc: dict[str, Any] = {
         "labels": labels(n),
         "annotations": {
@@ -75,6 +76,14 @@ def alert(n: Notification, now_ms: int) -> dict[str, Any]:
     }
     if n.escalation_step:
         doc["annotations"]["escalation_step"] = n.escalation_step
+    if n.ack_command:
+        doc["annotations"]["acknowledge"] = n.ack_command
+    if n.ack_api:
+        doc["annotations"]["acknowledge_api"] = n.ack_api
+    if n.restore_after_s is not None:
+        doc["annotations"]["restore_after_seconds"] = str(n.restore_after_s)
+    if n.auto_resolve_after_s is not None:
+        doc["annotations"]["auto_resolve_after_seconds"] = str(n.auto_resolve_after_s)
     if n.url and _is_absolute(n.url):
         doc["generatorURL"] = n.url
     elif n.url:

@@ -31,7 +31,7 @@ import aiohttp
 from alerting.notification import (
     Notification,
     Priority,
-    Status,
+    action_rows,
     detail_rows,
     headline,
     render_text,
@@ -75,7 +75,7 @@ def thread_root_id(n: Notification, sender: str) -> str:
 
 def render_html(n: Notification) -> str:
     esc = html.escape
-    colour = "#2e7d32" if n.status is Status.RESOLVED else {
+    colour = "#2e7d32" if n.status.ended else {
         Priority.P1: "#c62828", Priority.P2: "#ef6c00", Priority.P3: "#f9a825",
         Priority.P4: "#1565c0"}[n.priority]
     rows = "".join(
@@ -85,10 +85,14 @@ def render_html(n: Notification) -> str:
     )
     summary = f"<p>{esc(n.summary)}</p>" if n.summary else ""
     link = f'<p><a href="{esc(n.url)}">查看详情 View incident</a></p>' if n.url else ""
+    actions = "".join(
+        f'<p>{esc(label)}:<br><code style="user-select:all">{esc(value)}</code></p>'
+        for label, value in action_rows(n) if value != n.url
+    )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
         f'<h2 style="color:{colour}">{esc(headline(n))}</h2>{summary}'
-        f"<table>{rows}</table>{link}</body></html>"
+        f"<table>{rows}</table>{link}{actions}</body></html>"
     )
 
 
@@ -105,7 +109,7 @@ def build_message(n: Notification, channel: EmailChannel, now_ms: int) -> EmailM
     msg["X-Slaguard-Incident"] = n.incident_id
     msg["X-Slaguard-Priority"] = n.priority.value
     msg["X-Slaguard-Idempotency-Key"] = n.idempotency_key
-    if n.priority in (Priority.P1, Priority.P2) and n.status.active:
+    if n.priority in (Priority.P1, Priority.P2) and not n.status.ended:
         msg["Importance"] = "high"
         msg["X-Priority"] = "1"
     msg.set_content(render_text(n))

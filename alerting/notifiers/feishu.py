@@ -19,7 +19,7 @@ import aiohttp
 from alerting.notification import (
     Notification,
     Priority,
-    Status,
+    action_rows,
     detail_rows,
     headline,
     render_text,
@@ -45,11 +45,13 @@ def sign(secret: str, timestamp_s: int) -> str:
 def _lark_md(n: Notification) -> str:
     lines = [n.summary, ""] if n.summary else []
     lines += [f"**{label}**: {value}" for label, value in detail_rows(n)]
+    # Commands as code, so lark_md leaves their underscores and asterisks alone.
+    lines += [f"**{label}**: `{value}`" for label, value in action_rows(n) if value != n.url]
     return truncate_utf8("\n".join(lines), MAX_CONTENT_BYTES)
 
 
 def card(n: Notification) -> dict[str, Any]:
-    template = "green" if n.status is Status.RESOLVED else _TEMPLATES[n.priority]
+    template = "green" if n.status.ended else _TEMPLATES[n.priority]
     elements: list[dict[str, Any]] = [
         {"tag": "div", "text": {"tag": "lark_md", "content": _lark_md(n)}},
     ]

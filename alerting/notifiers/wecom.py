@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from alerting.notification import Notification, Priority, Status, render_markdown, truncate_utf8
+from alerting.notification import Notification, Priority, render_markdown, truncate_utf8
 from alerting.notifiers._http import check_vendor_code, json_bytes, post
 from alerting.notifiers.errors import redact_url
 from slaguard.config.schema import WeComChannel
@@ -23,7 +23,7 @@ RETRYABLE_CODES = frozenset({45009, -1})
 
 def _colour(n: Notification) -> str:
     # WeCom knows three font colours only: info (green), comment (grey), warning (orange).
-    if n.status is Status.RESOLVED:
+    if n.status.ended:
         return "info"
     return "warning" if n.priority in (Priority.P1, Priority.P2) else "comment"
 

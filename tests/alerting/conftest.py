@@ -22,6 +22,10 @@ from tests.conftest import free_port
 
 # 2023-11-14 22:13:20 UTC: the instant of the notes' DingTalk/Feishu vectors.
 NOW_MS = 1_700_000_000_000
+# How the sample notification says to acknowledge (as alerting.links writes it).
+ACK_COMMAND = "slaguard incidents ack INC-42 -c /etc/slaguard/slaguard.yaml"
+ACK_API = ('curl -X POST -H "Authorization: Bearer $SLAGUARD_API_TOKEN" '
+           "https://slaguard.example.com/api/v1/incidents/INC-42/acknowledge")
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,12 @@ def notification() -> Notification:
         started_at=datetime(2023, 11, 14, 22, 0, 0, tzinfo=UTC),
         rule="confirmed_outage",
         labels={"target": "web-home"},
-        url="https://slaguard.example.com/incidents/INC-42",
+        url="https://slaguard.example.com/api/v1/incidents/INC-42",
         timezone="Asia/Shanghai",
+        ack_command=ACK_COMMAND,
+        ack_api=ACK_API,
+        restore_after_s=300,
+        auto_resolve_after_s=3600,
     )
 
 

@@ -29,6 +29,7 @@ def test_priority_names_are_the_source_slas() -> None:
 def test_status_labels() -> None:
     assert [s.label for s in Status] == [
         "告警 Firing", "已解决 Resolved", "已升级 Escalated", "已确认 Acknowledged",
+        "已恢复 Restored",
     ]
 
 
@@ -97,14 +98,21 @@ def test_render_text(notification: Notification) -> None:
 服务 Service: core
 开始 Started: 2023-11-15 06:00:00 +08:00
 事件 Incident: INC-42
+恢复判定 Restored after: 条件消失 5m 后 / clear for 5m
+自动解决 Auto-resolve: 恢复 1h 后 / 1h after restoration
 标签 target: web-home
-详情 Details: https://slaguard.example.com/incidents/INC-42"""
+详情 Details: https://slaguard.example.com/api/v1/incidents/INC-42
+确认 Acknowledge: slaguard incidents ack INC-42 -c /etc/slaguard/slaguard.yaml
+确认 API Acknowledge by API: curl -X POST -H "Authorization: Bearer $SLAGUARD_API_TOKEN" \
+https://slaguard.example.com/api/v1/incidents/INC-42/acknowledge"""
 
 
 def test_render_text_resolved_and_escalated(notification: Notification) -> None:
     n = dataclasses.replace(notification, status=Status.RESOLVED, summary="", url=None,
                             ended_at=datetime(2023, 11, 14, 22, 30, tzinfo=UTC),
-                            escalation_level=2, escalation_step="senior-engineer", labels={})
+                            escalation_level=2, escalation_step="senior-engineer", labels={},
+                            ack_command=None, ack_api=None, restore_after_s=None,
+                            auto_resolve_after_s=None)
     assert render_text(n) == """\
 [P1 紧急问题 Critical] 已解决 Resolved · core: 核心服务不可用 Core service down
 
@@ -128,9 +136,14 @@ def test_render_markdown(notification: Notification) -> None:
 - **服务 Service**: core
 - **开始 Started**: 2023-11-15 06:00:00 +08:00
 - **事件 Incident**: INC-42
+- **恢复判定 Restored after**: 条件消失 5m 后 / clear for 5m
+- **自动解决 Auto-resolve**: 恢复 1h 后 / 1h after restoration
 - **标签 target**: web-home
+- **确认 Acknowledge**: `slaguard incidents ack INC-42 -c /etc/slaguard/slaguard.yaml`
+- **确认 API Acknowledge by API**: `curl -X POST -H "Authorization: Bearer $SLAGUARD_API_TOKEN" \
+https://slaguard.example.com/api/v1/incidents/INC-42/acknowledge`
 
-[查看详情 View incident](https://slaguard.example.com/incidents/INC-42)"""
+[查看详情 View incident](https://slaguard.example.com/api/v1/incidents/INC-42)"""
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from alerting.notification import Notification, Status
 from alerting.notifiers import alertmanager
 from alerting.notifiers.errors import DeliveryError
 from slaguard.config.schema import AlertmanagerChannel
-from tests.alerting.conftest import NOW_MS, Receiver
+from tests.alerting.conftest import ACK_API, ACK_COMMAND, NOW_MS, Receiver
 
 
 def channel(url: str) -> AlertmanagerChannel:
@@ -37,10 +37,14 @@ async def test_firing(receiver: Receiver, notification: Notification) -> None:
             "priority": "P1 紧急问题 (Critical)",
             "status": "firing",
             "escalation_level": "0",
+            "acknowledge": ACK_COMMAND,
+            "acknowledge_api": ACK_API,
+            "restore_after_seconds": "300",
+            "auto_resolve_after_seconds": "3600",
         },
         "startsAt": "2023-11-14T22:00:00.000Z",
         "endsAt": "2023-11-14T22:17:20.000Z",  # now + 4 min: re-sent every minute while open
-        "generatorURL": "https://slaguard.example.com/incidents/INC-42",
+        "generatorURL": "https://slaguard.example.com/api/v1/incidents/INC-42",
     }]
 
 

@@ -56,7 +56,7 @@ async def test_firing_then_resolved(am_url: str, session: aiohttp.ClientSession,
                                "rule": "confirmed_outage", "target": "web-home"}
     assert alert["annotations"]["priority"] == "P1 紧急问题 (Critical)"
     assert alert["status"]["state"] == "active"
-    assert alert["generatorURL"] == "https://slaguard.example.com/incidents/INC-42"
+    assert alert["generatorURL"] == "https://slaguard.example.com/api/v1/incidents/INC-42"
 
     resolved = dataclasses.replace(firing, status=Status.RESOLVED, ended_at=datetime.now(UTC))
     await alertmanager.send(resolved, channel, session)

@@ -133,7 +133,7 @@ def assert_is_the_page(msg: EmailMessage, n: Notification) -> None:
     assert text.get_content().rstrip("\n") == render_text(n)
     html_content = html.get_content()
     assert "<h2" in html_content and "核心服务不可用 Core service down" in html_content
-    assert 'href="https://slaguard.example.com/incidents/INC-42"' in html_content
+    assert 'href="https://slaguard.example.com/api/v1/incidents/INC-42"' in html_content
 
 
 async def test_plain_smtp(plain_smtp: tuple[Mailbox, Controller], notification: Notification

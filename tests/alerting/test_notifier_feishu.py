@@ -55,7 +55,7 @@ async def test_signed_card(receiver: Receiver, notification: Notification) -> No
     assert text["content"].startswith("3/3 个地点确认故障 confirmed down from 3/3 locations\n\n"
                                       "**优先级 Priority**: P1 紧急问题 (Critical)\n")
     assert card["elements"][1] == {"tag": "action", "actions": [{
-        "tag": "button", "type": "primary", "url": "https://slaguard.example.com/incidents/INC-42",
+        "tag": "button", "type": "primary", "url": "https://slaguard.example.com/api/v1/incidents/INC-42",
         "text": {"tag": "plain_text", "content": "查看详情 View incident"}}]}
 
 
