@@ -21,12 +21,17 @@ state read in the same transaction) and its line in the append-only audit log
 (who, role, when, what, from → to, details).  Triggers refuse any UPDATE or
 DELETE of the log.  One live claim per customer and month (a partial unique
 index over claims not rejected): an executed claim closes the month, a rejected
-one may be submitted again.  Tables live in the results database with their own
-connection (WAL, busy timeout), as the alerting store's do.
+one may be submitted again.  Evidence files given at step 1 (at most
+``MAX_FILES`` of ``MAX_FILE_BYTES`` each; PDF, PNG, JPEG or UTF-8 text, judged by
+their bytes, not by the declared type) are stored with the claim in the same
+transaction and, like the log, never changed or deleted.  Tables live in the
+results database with their own connection (WAL, busy timeout), as the alerting
+store's do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -86,10 +91,35 @@ CREATE TRIGGER IF NOT EXISTS claims_log_no_update BEFORE UPDATE ON claims_log
 BEGIN SELECT RAISE(ABORT, 'claims_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS claims_log_no_delete BEFORE DELETE ON claims_log
 BEGIN SELECT RAISE(ABORT, 'claims_log is append-only'); END;
+CREATE TABLE IF NOT EXISTS claims_files (
+    claim_id INTEGER NOT NULL REFERENCES claims (id),
+    n INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (claim_id, n)
+);
+CREATE TRIGGER IF NOT EXISTS claims_files_no_update BEFORE UPDATE ON claims_files
+BEGIN SELECT RAISE(ABORT, 'claims_files are kept as submitted'); END;
+CREATE TRIGGER IF NOT EXISTS claims_files_no_delete BEFORE DELETE ON claims_files
+BEGIN SELECT RAISE(ABORT, 'claims_files are kept as submitted'); END;
 """
 SCHEMA_VERSION = "1"
 MAX_EVIDENCE = 20
 MAX_TEXT = 4000
+MAX_FILES = 5
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_NAME = 200
+# What a file's bytes must start with → its stored content type, and the names it may carry
+# (a PNG called report.pdf is refused: the name would mislead whoever opens it).
+FILE_KINDS: tuple[tuple[bytes, str, tuple[str, ...]], ...] = (
+    (b"%PDF-", "application/pdf", (".pdf",)),
+    (b"\x89PNG\r\n\x1a\n", "image/png", (".png",)),
+    (b"\xff\xd8\xff", "image/jpeg", (".jpg", ".jpeg")),
+)
+TEXT_TYPE, TEXT_NAMES = "text/plain; charset=utf-8", (".txt", ".log", ".csv")
 
 ClaimState = Literal["submitted", "reviewed", "technically_confirmed", "computed", "confirmed",
                      "executed", "rejected"]
@@ -208,6 +238,31 @@ class LogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceFile:
+    """A checked evidence file (``evidence_file``), as submitted."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An evidence file kept with a claim (without its bytes)."""
+
+    claim_id: int
+    n: int  # 1, 2, … in the order submitted
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewClaim:
     customer: str
     month: str
@@ -215,6 +270,7 @@ class NewClaim:
     end_ms: int
     description: str
     evidence: tuple[str, ...]
+    files: tuple[EvidenceFile, ...] = ()
 
 
 _CLAIM_COLUMNS = ("id, customer, month, start_ms, end_ms, description, evidence, state, "
@@ -304,6 +360,21 @@ class ClaimTx:
             (claim_id, at_ms, actor.name, actor.role, action, from_state, to_state,
              _dumps(dict(detail or {}))))
 
+    def insert_file(self, claim_id: int, n: int, f: EvidenceFile) -> None:
+        self.db.execute("INSERT INTO claims_files (claim_id, n, name, content_type, size, "
+                        "sha256, data) VALUES (?,?,?,?,?,?,?)",
+                        (claim_id, n, f.name, f.content_type, len(f.data), f.sha256, f.data))
+
+    def files(self, claim_id: int) -> list[StoredFile]:
+        rows = self.db.execute("SELECT claim_id, n, name, content_type, size, sha256 "
+                               "FROM claims_files WHERE claim_id=? ORDER BY n", (claim_id,))
+        return [StoredFile(*r) for r in rows]
+
+    def file_data(self, claim_id: int, n: int) -> bytes | None:
+        row = self.db.execute("SELECT data FROM claims_files WHERE claim_id=? AND n=?",
+                              (claim_id, n)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def log_entries(self, claim_id: int) -> list[LogEntry]:
         rows = self.db.execute(
             "SELECT claim_id, at_ms, actor, role, action, from_state, to_state, detail "
@@ -386,6 +457,47 @@ def _evidence(value: Any) -> tuple[str, ...]:
     return tuple(_text(v, f"evidence[{i}]") for i, v in enumerate(value))
 
 
+def _file_name(name: str) -> str:
+    """The last path part, without control characters (it ends up in a header)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in base if c.isprintable()).strip()[:MAX_FILE_NAME]
+
+
+def evidence_file(name: str, data: bytes, index: int = 0) -> EvidenceFile:
+    """A file checked by its bytes: PDF, PNG, JPEG or UTF-8 text, at most
+    ``MAX_FILE_BYTES``, with a name that fits its content."""
+    clean = _file_name(name)
+    where = f"files[{index}] ({clean or 'unnamed'})"
+    if not clean:
+        raise ValueError(f"files[{index}]: the file needs a name")
+    if not data:
+        raise ValueError(f"{where}: the file is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"{where}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    lower = clean.lower()
+    for magic, content_type, names in FILE_KINDS:
+        if data.startswith(magic):
+            if not lower.endswith(names):
+                raise ValueError(f"{where}: the content is {content_type}, so the name must "
+                                 f"end in {' or '.join(names)}")
+            return EvidenceFile(clean, content_type, data)
+    if lower.endswith(TEXT_NAMES) and b"\0" not in data:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return EvidenceFile(clean, TEXT_TYPE, data)
+    raise ValueError(f"{where}: only PDF, PNG, JPEG or UTF-8 text (.txt, .log, .csv) files "
+                     "are accepted")
+
+
+def _files(files: Sequence[EvidenceFile]) -> tuple[EvidenceFile, ...]:
+    if len(files) > MAX_FILES:
+        raise ValueError(f"files: at most {MAX_FILES} files")
+    return tuple(files)
+
+
 class ClaimService:
     """The claim process over the claims store, the statements and the SLO report."""
 
@@ -428,6 +540,22 @@ class ClaimService:
         found = self.find(Actor.of_customer(customer_id))
         return [claim_json(c, self.timezone) for c in found]
 
+    def files(self, claim_id: int | str, actor: Actor) -> list[StoredFile]:
+        """The claim's evidence files (staff, or the claim's customer)."""
+        claim, _ = self.get(claim_id, actor)
+        with self.store.reading() as tx:
+            return tx.files(claim.id)
+
+    def file(self, claim_id: int | str, n: int, actor: Actor) -> tuple[StoredFile, bytes]:
+        """One evidence file and its bytes (staff, or the claim's customer)."""
+        claim, _ = self.get(claim_id, actor)
+        with self.store.reading() as tx:
+            found = [f for f in tx.files(claim.id) if f.n == n]
+            data = tx.file_data(claim.id, n)
+        if not found or data is None:
+            raise ClaimNotFound(f"{claim.public_id} has no evidence file {n}")
+        return found[0], data
+
     @staticmethod
     def _may_see(claim: Claim, actor: Actor) -> None:
         if actor.role == "customer" and claim.customer != actor.customer:
@@ -436,7 +564,8 @@ class ClaimService:
     # -- step 1 -----------------------------------------------------------------------------
 
     def new_claim(self, customer_id: str, month: str, description: Any, evidence: Any = None,
-                  start: Any = None, end: Any = None) -> NewClaim:
+                  start: Any = None, end: Any = None,
+                  files: Sequence[EvidenceFile] = ()) -> NewClaim:
         """Checked input of a submission; the stated period defaults to the whole month."""
         find_customer(self.statements.cfg, customer_id)
         period = self.statements.period(month)
@@ -447,7 +576,7 @@ class ClaimService:
                              f"[{rfc3339(period.start_ms, period.timezone)}, "
                              f"{rfc3339(period.end_ms, period.timezone)}) and end after start")
         return NewClaim(customer_id, period.label, start_ms, end_ms,
-                        _text(description, "description"), _evidence(evidence))
+                        _text(description, "description"), _evidence(evidence), _files(files))
 
     def submit(self, new: NewClaim, actor: Actor) -> Claim:
         if actor.role == "customer" and new.customer != actor.customer:
@@ -460,8 +589,12 @@ class ClaimService:
                 raise ClaimConflict(f"CLM-{live} is already the claim of {new.customer} for "
                                     f"{new.month} (one live claim a month)")
             claim_id = tx.insert(new, now)
+            for n, f in enumerate(new.files, 1):
+                tx.insert_file(claim_id, n, f)
+            files = [{"name": f.name, "size": len(f.data), "sha256": f.sha256}
+                     for f in new.files]
             tx.log(claim_id, now, actor, "submit", None, "submitted",
-                   {"evidence": len(new.evidence)})
+                   {"evidence": len(new.evidence), **({"files": files} if files else {})})
             claim = tx.get(claim_id)
         assert claim is not None
         return claim
@@ -611,7 +744,13 @@ def _step_of(state: str) -> dict[str, Any] | None:
     return None
 
 
-def claim_json(claim: Claim, tz: str, log: Sequence[LogEntry] | None = None) -> dict[str, Any]:
+def file_json(f: StoredFile) -> dict[str, Any]:
+    return {"n": f.n, "name": f.name, "content_type": f.content_type, "size": f.size,
+            "sha256": f.sha256}
+
+
+def claim_json(claim: Claim, tz: str, log: Sequence[LogEntry] | None = None,
+               files: Sequence[StoredFile] | None = None) -> dict[str, Any]:
     statement = None if claim.statement is None else {
         **claim.statement, "frozen": rfc3339(claim.statement["frozen"], tz)}
     doc: dict[str, Any] = {
@@ -624,6 +763,8 @@ def claim_json(claim: Claim, tz: str, log: Sequence[LogEntry] | None = None) -> 
         "submitted": rfc3339(claim.submitted_ms, tz), "updated": rfc3339(claim.updated_ms, tz),
         "next": claim.next_actions,
     }
+    if files is not None:
+        doc["files"] = [file_json(f) for f in files]
     if log is not None:
         doc["log"] = [{"at": rfc3339(e.at_ms, tz), "actor": e.actor, "role": e.role,
                        "action": e.action, "from": e.from_state, "to": e.to_state,

@@ -3,7 +3,8 @@
     GET  /api/v1/claims                         ?customer= &month= &state= (newest first)
     POST /api/v1/claims                         {"month", "description", "evidence": [...],
                                                  "start", "end"}; staff add "customer", "by"
-    GET  /api/v1/claims/{id}                    with its audit log
+    GET  /api/v1/claims/{id}                    with its audit log and evidence files
+    GET  /api/v1/claims/{id}/files/{n}          evidence file n (staff, or its customer)
     POST /api/v1/claims/{id}/review             {"by", "note"}                 staff
     POST /api/v1/claims/{id}/confirm-technical  {"by", "note"}                 staff
     POST /api/v1/claims/{id}/compute            {"by"}                         staff
@@ -32,6 +33,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -41,6 +43,7 @@ from compensation.claims import (
     ClaimForbidden,
     ClaimNotFound,
     ClaimService,
+    StoredFile,
     claim_json,
 )
 from compensation.lifecycle import (
@@ -57,6 +60,8 @@ from slo.periods import rfc3339
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CLAIM_ID = r"{id:(CLM-|clm-)?[0-9]+}"
+# Evidence is the customer's upload: never rendered by the browser in our origin.
+FILE_CSP = "default-src 'none'; sandbox"
 
 
 @dataclass
@@ -191,7 +196,29 @@ async def submit(request: web.Request) -> web.Response:
 async def get_claim(request: web.Request) -> web.Response:
     api, who = _api(request), principal(request)
     claim, log = await asyncio.to_thread(api.claims.get, _claim_id(request), who)
-    return reply({"claim": claim_json(claim, api.timezone, log)})
+    files = await asyncio.to_thread(api.claims.files, claim.id, who)
+    return reply({"claim": claim_json(claim, api.timezone, log, files)})
+
+
+def file_response(f: StoredFile, data: bytes) -> web.Response:
+    """An evidence file as a download: always an attachment, sandboxed, not sniffed, not
+    cached (shared by the API and the portal)."""
+    ascii_name = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_"
+                         for c in f.name)
+    return web.Response(body=data, headers={
+        "Content-Type": f.content_type,
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quote(f.name, safe='')}",
+        "Content-Security-Policy": FILE_CSP, "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store", "X-Slaguard-Sha256": f.sha256})
+
+
+@guarded
+async def get_file(request: web.Request) -> web.Response:
+    api, who = _api(request), principal(request)
+    f, data = await asyncio.to_thread(api.claims.file, _claim_id(request),
+                                      int(request.match_info["n"]), who)
+    return file_response(f, data)
 
 
 def _staff_step(step: Callable[[ClaimService, int | str, Actor, str], Any], text: str
@@ -295,6 +322,7 @@ def register_routes(app: web.Application, api: ClaimsApi) -> None:
     app.router.add_get(base, list_claims)
     app.router.add_post(base, submit)
     app.router.add_get(f"{base}/{_CLAIM_ID}", get_claim)
+    app.router.add_get(f"{base}/{_CLAIM_ID}/files/{{n:[0-9]{{1,3}}}}", get_file)
     app.router.add_post(f"{base}/{_CLAIM_ID}/review", review)
     app.router.add_post(f"{base}/{_CLAIM_ID}/confirm-technical", confirm_technical)
     app.router.add_post(f"{base}/{_CLAIM_ID}/compute", compute)

@@ -5,8 +5,15 @@ maintenance, no data) from the live probe state and the current SLO report; 90
 daily bars in the contract's time zone, each day's availability computed
 exactly as the SLO report computes a month (same timeline, confirmation,
 quorum, maintenance and no-data rules, via ``slo.availability.evaluate``);
-then the open incidents, incidents resolved in the last 7 days and the
-announced maintenance that is upcoming or in progress.
+then the open incidents, the incidents of the last 90 days with their
+timelines (opened, acknowledged, restored, resolved, each with the time since
+opening) and the announced maintenance that is upcoming or in progress.
+
+One basis for every figure on the page: only monitored time, from a service's
+first result on.  "This month" is the sum of this month's bars, "90 days" the
+sum of all bars, and the page says so in words.  (The monthly SLA report and
+the statements keep the contract's whole-month basis, where time before the
+first result falls under the no-data rule.)
 
 Day bars:
 
@@ -23,21 +30,25 @@ Day bars:
   midnight covers confirmation chains that cross it); a new or changed
   maintenance window clears the cache.
 
-Everything is server-rendered and self-contained (no external resources); the
-page works without JavaScript, a small script only adds arrow-key movement
-between the day cells.  The page module also holds the HTML helpers the
-customer portal (``compensation.portal``) shares.
+Everything is server-rendered and self-contained (no external resources) and
+works without JavaScript.  ``static/status.js`` adds arrow-key movement between
+the day cells and refreshes the page in place every ``REFRESH_S`` seconds from
+``/api/v1/status`` (the labels it needs are embedded as a JSON data block, as
+CSP allows no inline script).  ``/favicon.ico`` and ``/static/favicon.svg`` are
+the icon.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -56,12 +67,20 @@ from slo.fmt import percent_down, percent_text
 from slo.intervals import IntervalSet
 from slo.maintenance import assess_all, qualifying_time
 from slo.model import AvailabilityRules, MaintenanceSpec, Policy, ServiceSpec
-from slo.periods import Period, from_ms, local_date, local_midnight_ms, rfc3339
+from slo.periods import (
+    Period,
+    from_ms,
+    local_date,
+    local_midnight_ms,
+    month_containing,
+    rfc3339,
+)
 from slo.report import Report
 from slo.timeline import SeriesRuns, ServiceTimeline, build_service_timeline, quorum_holds
 
 DAYS = 90
-RECENT_MS = 7 * 86_400_000  # resolved incidents shown for this long
+REFRESH_S = 30  # how often the page refreshes itself from /api/v1/status
+MAX_INCIDENTS = 200  # past incidents listed (the newest)
 SILENT_INTERVALS = 3  # a latest result older than this many intervals is not "live"
 MIN_SETTLE_MS = 10 * 60_000
 
@@ -91,6 +110,12 @@ BANNERS: Mapping[State, Pair] = {
     State.MAINTENANCE: ("计划维护进行中", "Maintenance in progress"),
     State.NODATA: ("部分服务暂无监测数据", "Some services have no current data"),
 }
+EVENTS: Mapping[str, Pair] = {
+    "opened": ("发生", "Opened"),
+    "acknowledged": ("已响应", "Acknowledged"),
+    "restored": ("已恢复", "Restored"),
+    "resolved": ("已解决", "Resolved"),
+}
 INCIDENT_STATES: Mapping[str, Pair] = {
     "opened": ("调查中", "Investigating"),
     "acknowledged": ("处理中", "Identified"),
@@ -103,6 +128,18 @@ LABELS: Mapping[str, Pair] = {
     "timezone": ("时区", "Time zone"),
     "services": ("服务", "Services"),
     "this_month": ("本月可用性", "This month"),
+    "since": ("监测始于", "monitored since"),
+    "not_monitored": ("尚未开始监测", "not monitored yet"),
+    "basis": ("“本月可用性”与“{n} 天可用性”口径相同：都只统计开始监测（收到第一个探测结果）"
+              "以后的时间，之前没有数据的时间不计入。月度 SLA 报告与补偿对账单按合同口径计算整月。",
+              "This month's figure and the {n}-day figure use one basis: both count only "
+              "the time since monitoring began (the first probe result); time before it is "
+              "left out. "
+              "The monthly SLA report and the statements use the contract's whole-month "
+              "basis."),
+    "refresh": ("每 {s} 秒自动更新", "updates itself every {s} s"),
+    "refresh_failed": ("暂时无法更新，显示的是上次更新的数据。",
+                       "Could not update; showing the last data received."),
     "objective": ("承诺", "objective"),
     "days": ("天", "days"),
     "uptime": ("{n} 天可用性", "{n}-day availability"),
@@ -120,7 +157,11 @@ LABELS: Mapping[str, Pair] = {
     "state": ("状态", "State"),
     "incidents": ("未解决事件", "Open incidents"),
     "no_incidents": ("当前没有未解决的事件", "No open incidents"),
-    "resolved_incidents": ("最近 7 天已解决", "Resolved in the last 7 days"),
+    "history": ("近 {n} 天已解决的事件", "Resolved in the last {n} days"),
+    "no_history": ("近 {n} 天没有已解决的事件", "No resolved incidents in the last {n} days"),
+    "after": ("发生后 ", "after "),
+    "lasted": ("持续", "Lasted"),
+    "ongoing": ("已持续", "Ongoing for"),
     "maintenance": ("计划维护", "Scheduled maintenance"),
     "no_maintenance": ("暂无已公告的计划维护", "No announced maintenance"),
     "priority": ("优先级", "Priority"),
@@ -246,6 +287,11 @@ class DailyBars:
             return {s.name: [self._closed.get(d, fresh.get(d, {})).get(s.name)
                              or DayBar(d, State.NODATA) for d in days]
                     for s in self.policy.services}
+
+    def since(self, service: str) -> int | None:
+        """The service's first observation, once ``bars`` has seen it."""
+        with self._lock:
+            return self._since.get(service)
 
     def _check_windows(self) -> None:
         windows = self.windows()
@@ -378,6 +424,20 @@ def minutes_text(seconds: int) -> str:
     return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
 
 
+def duration_text(seconds: int) -> Pair:
+    """A duration for people: "2 小时 5 分钟" / "2 h 5 min"; whole minutes, rounded down
+    (days drop the minutes: "1 天 3 小时")."""
+    if seconds < 60:
+        return "不到 1 分钟", "under 1 min"
+    days, rest = divmod(seconds // 60, 1440)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "天", "d"), (hours, "小时", "h")] if days else \
+        [(hours, "小时", "h"), (minutes, "分钟", "min")]
+    shown = [(n, zh, en) for n, zh, en in parts if n]
+    return (" ".join(f"{n} {zh}" for n, zh, _ in shown),
+            " ".join(f"{n} {en}" for n, _, en in shown))
+
+
 def day_doc(b: DayBar) -> dict[str, Any]:
     return {
         "date": b.day.isoformat(),
@@ -393,23 +453,45 @@ def day_doc(b: DayBar) -> dict[str, Any]:
     }
 
 
-def month_doc(report: Report | None, name: str) -> dict[str, Any] | None:
-    s = _service_report(report, name)
-    if s is None or report is None:
-        return None
-    a = s.availability
-    return {"month": report.period.label, "availability_percent": percent_down(a.availability),
-            "downtime_seconds": a.downtime_seconds, "met": a.met,
-            "evaluated_until": rfc3339(report.period.until(report.now_ms), report.period.timezone)}
+def month_doc(bars: Sequence[DayBar], spec: ServiceSpec, label: str) -> dict[str, Any]:
+    """This month on the page's basis: this month's bars, i.e. monitored time only."""
+    total = uptime(bars)
+    return {"month": label, "basis": "monitored",
+            "availability_percent": None if total is None else percent_down(total),
+            "downtime_seconds": sum(b.downtime_seconds for b in bars),
+            "monitored_seconds": sum(b.elapsed_seconds for b in bars),
+            "met": None if total is None else total >= Fraction(spec.objective_percent) / 100}
 
 
-def incident_doc(i: IncidentRecord, titles: Mapping[str, str], tz: str) -> dict[str, Any]:
+def timeline(i: IncidentRecord, tz: str) -> list[dict[str, Any]]:
+    """Opened, acknowledged, restored, resolved: those reached, each with its delay."""
+    steps = (("opened", i.opened_ms), ("acknowledged", i.responded_ms),
+             ("restored", i.restored_ms), ("resolved", i.resolved_ms))
+    return [{"event": event, "at": rfc3339(ms, tz), "after_seconds": (ms - i.opened_ms) // 1000,
+             "after": duration_text(max(0, ms - i.opened_ms) // 1000)}
+            for event, ms in steps if ms is not None]
+
+
+def incident_doc(i: IncidentRecord, titles: Mapping[str, str], tz: str,
+                 now_ms: int) -> dict[str, Any]:
+    end = now_ms if i.resolved_ms is None else i.resolved_ms
+    seconds = max(0, end - i.opened_ms) // 1000
     return {
         "id": i.public_id, "service": i.service, "service_title": titles.get(i.service, i.service),
         "priority": i.priority.value, "priority_label": i.priority.label,
         "title": i.title, "state": i.state, "opened": rfc3339(i.opened_ms, tz),
+        "acknowledged": None if i.responded_ms is None else rfc3339(i.responded_ms, tz),
+        "restored": None if i.restored_ms is None else rfc3339(i.restored_ms, tz),
         "resolved": None if i.resolved_ms is None else rfc3339(i.resolved_ms, tz),
+        "timeline": timeline(i, tz), "ongoing": i.resolved_ms is None,
+        "duration_seconds": seconds, "duration": duration_text(seconds),
     }
+
+
+def by_day(incidents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Incident documents (newest first) grouped by the local date they were opened."""
+    return [{"date": d, "incidents": list(group)}
+            for d, group in groupby(incidents, key=lambda i: str(i["opened"])[:10])]
 
 
 def maintenance_doc(w: MaintenanceSpec, titles: Mapping[str, str], tz: str,
@@ -431,8 +513,10 @@ def announced(windows: Sequence[MaintenanceSpec], now_ms: int) -> list[Maintenan
 
 def public(incidents: Sequence[IncidentRecord], services: Mapping[str, str]
            ) -> list[IncidentRecord]:
-    """Incidents of configured services; slaguard's own (``internal``) ones stay private."""
-    return [i for i in incidents if i.source != "internal" and i.service in services]
+    """Incidents of configured services; slaguard's own (``internal``, ``self``: its
+    monitoring gaps) stay private."""
+    return [i for i in incidents
+            if i.source not in ("internal", "self") and i.service in services]
 
 
 @dataclass
@@ -446,6 +530,7 @@ class StatusPage:
     alerting: AlertingStore
     now_ms: Callable[[], int] = wall_ms
     days: int = DAYS
+    refresh_s: int = REFRESH_S
     daily: DailyBars = field(init=False)
 
     def __post_init__(self) -> None:
@@ -464,38 +549,56 @@ class StatusPage:
         return {
             "generated": rfc3339(now, tz), "timezone": tz,
             "utc_offset": from_ms(now, tz).strftime("%z"), "days": self.days,
+            "refresh_seconds": self.refresh_s,
             "state": overall([State(s["state"]) for s in services]).value,
             "services": services,
-            "incidents": [incident_doc(i, self.titles, tz) for i in open_],
-            "resolved_incidents": [incident_doc(i, self.titles, tz) for i in resolved],
+            "incidents": [incident_doc(i, self.titles, tz, now) for i in open_],
+            "resolved_incidents": [incident_doc(i, self.titles, tz, now) for i in resolved],
             "maintenance": [maintenance_doc(w, self.titles, tz, now) for w in windows],
         }
 
     def _services(self, now: int, windows: Sequence[MaintenanceSpec]) -> list[dict[str, Any]]:
         policy, report = self.evaluator.policy, self.state.slo_report
         bars, snapshot = self.daily.bars(now), self.state.snapshot()
+        month = month_containing(now, policy.timezone)
         out = []
         for spec in policy.services:
             live = live_verdict(spec, policy, snapshot, now)
             in_m = any(w.start_ms <= now and spec.name in w.services for w in windows)
-            total = uptime(bars[spec.name])
+            total, since = uptime(bars[spec.name]), self.daily.since(spec.name)
+            this_month = [b for b in bars[spec.name]
+                          if local_midnight_ms(b.day, policy.timezone) >= month.start_ms]
             out.append({
                 "service": spec.name, "title": spec.title or spec.name,
                 "state": service_state(spec.name, live, report, in_m).value, "live": live.value,
                 "objective": percent_text(spec.objective_percent),
-                "month": month_doc(report, spec.name),
+                "monitored_since": None if since is None else rfc3339(since, policy.timezone),
+                "month": month_doc(this_month, spec, month.label),
                 "uptime_percent": None if total is None else percent_down(total),
                 "days": [day_doc(b) for b in bars[spec.name]],
             })
         return out
 
     def _incidents(self, now: int) -> tuple[list[IncidentRecord], list[IncidentRecord]]:
+        """Open incidents (worst first), and those resolved that were opened in the days
+        the bars show (newest first)."""
+        first_day = window_days(now, self.evaluator.policy.timezone, self.days)[0]
+        since = local_midnight_ms(first_day, self.evaluator.policy.timezone)
         with self.alerting.reading() as tx:
             open_ = tx.incidents(only_open=True, newest_first=True, limit=100)
-            recent = tx.incidents(now - RECENT_MS, None, newest_first=True, limit=100)
+            recent = tx.incidents(since, None, newest_first=True, limit=MAX_INCIDENTS)
         open_.sort(key=lambda i: i.priority.value)  # stable: newest first within a priority
         return public(open_, self.titles), public([i for i in recent if not i.is_open],
                                                   self.titles)
+
+
+def script_labels() -> str:
+    """What ``status.js`` needs to render what the template renders, as a JSON data block
+    (``</`` escaped so no text can close the element)."""
+    doc = {"L": LABELS, "STATES": {s.value: p for s, p in STATE_LABELS.items()},
+           "BANNERS": {s.value: p for s, p in BANNERS.items()},
+           "INCIDENT_STATES": INCIDENT_STATES, "EVENTS": EVENTS}
+    return json.dumps(doc, ensure_ascii=False).replace("</", "<\\/")
 
 
 # -- handlers -----------------------------------------------------------------------------------
@@ -510,7 +613,9 @@ async def _document(request: web.Request) -> dict[str, Any]:
 async def status_html(request: web.Request) -> web.Response:
     doc = await _document(request)
     resp = html_response("status.html.j2", doc=doc, L=LABELS, STATES=STATE_LABELS,
-                         BANNERS=BANNERS, INCIDENT_STATES=INCIDENT_STATES, State=State)
+                         BANNERS=BANNERS, INCIDENT_STATES=INCIDENT_STATES, EVENTS=EVENTS,
+                         State=State, history=by_day(doc["resolved_incidents"]),
+                         labels_json=script_labels())
     resp.headers["Cache-Control"] = "no-cache"
     return resp
 
@@ -524,8 +629,9 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/status")
 
 
+
 def register_routes(app: web.Application, page: StatusPage) -> None:
-    """``/`` (redirect), ``/status``, ``/api/v1/status`` and ``/static/``."""
+    """``/`` (redirect), ``/status``, ``/api/v1/status``, ``/static/`` and ``/favicon.ico``."""
     app[STATUS_KEY] = page
     app.router.add_get("/", root)
     app.router.add_get("/status", status_html)

@@ -1,6 +1,6 @@
 """The HTML plumbing the status page and the customer portal share: Jinja2
 templates (a page's own folder first, then ``slaguard/templates`` for the base
-layout), the security headers every page carries, and ``/static/``."""
+layout), the security headers every page carries, ``/static/`` and the icon."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+# connect-src: the status page's script fetches /api/v1/status, nothing else.
 CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 Pair = tuple[str, str]  # (中文, English)
 
@@ -52,7 +53,14 @@ def html_response(template: str, status: int = 200, folders: Sequence[Path] = ()
     return resp
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask for ``/favicon.ico`` whatever a page links."""
+    return web.FileResponse(STATIC / "favicon.ico", headers={
+        "Content-Type": "image/x-icon", "Cache-Control": "public, max-age=86400"})
+
+
 def add_static(app: web.Application) -> None:
-    """``/static/`` (CSS, the small script), once per application."""
+    """``/static/`` (CSS, script, icons) and ``/favicon.ico``, once per application."""
     if "slaguard-static" not in app.router.named_resources():
         app.router.add_static("/static/", STATIC, name="slaguard-static")
+        app.router.add_get("/favicon.ico", favicon, name="slaguard-favicon")

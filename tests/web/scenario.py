@@ -12,6 +12,11 @@ Three locations probe ``web`` (core, 99.9 %) and ``db`` (storage, 99.99 %) every
                       09-20 (qualifies): maintenance, no downtime
 10-20 09:00–09:01     db fails at b and c: 60 s of 43 200 s so far → outage
 ====================  ==========================================================
+
+``record_incidents`` adds what the alerting record would hold by 10-17 10:03: an open
+P1 of the core outage (INC-1), an open P3 (INC-2), slaguard's own internal one (INC-3,
+never public), a P2 of 10-16 acknowledged, restored and resolved (INC-4), a P3 of 09-20
+resolved (INC-5: before monitoring began, still within the 90 days), and maintenance.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerting.notification import Priority
+from alerting.store import AlertingStore, EscalationSnapshot, NewIncident
 from slaguard.config import Config, parse_config
 from slaguard.config.calendar import load_calendar
 from slaguard.domain import Outcome, ProbeResult
@@ -111,3 +118,34 @@ def evaluator(cfg: Config, s: SQLiteStore,
               api_windows: list[MaintenanceSpec] | None = None) -> Evaluator:
     windows = api_windows if api_windows is not None else []
     return Evaluator(cfg, s, load_calendar(cfg), maintenance=lambda: list(windows))
+
+
+OUTAGE_TITLE = "核心服务 / Core service：服务中断（已确认） / service down (confirmed)"
+
+
+def incident(service: str, priority: Priority, title: str, opened: int,
+             source: str = "rules") -> NewIncident:
+    return NewIncident(f"{service}/{title}", service, "availability", priority, title, "", source,
+                       {}, opened, None, None, None, EscalationSnapshot(), None)
+
+
+def record_incidents(alerting: AlertingStore) -> None:
+    with alerting.transaction() as tx:
+        tx.insert_incident(incident("core", Priority.P1, OUTAGE_TITLE, at(17, 10, 1)))
+        tx.insert_incident(incident("storage", Priority.P3, "数据存储 / Data storage：延迟偏高",
+                                    at(17, 9, 30)))
+        tx.insert_incident(incident("-", Priority.P3, "通知投递失败 / notification dead-lettered",
+                                    at(17, 9), source="internal"))
+        done = tx.insert_incident(incident("core", Priority.P2, "昨日 API 超时 / API timeouts",
+                                           at(16, 20)))
+        tx.update_incident(done, at(16, 21), responded_ms=at(16, 20, 4),
+                           restored_ms=at(16, 20, 40), resolved_ms=at(16, 21))
+        old = tx.insert_incident(incident("storage", Priority.P3, "上月存储变慢 / Slow storage",
+                                          at(20, 8, month=9)))
+        tx.update_incident(old, at(21, 10, month=9), resolved_ms=at(21, 10, 30, month=9))
+        tx.insert_maintenance(MaintenanceSpec(
+            "mw-storage", ("storage",), at(22, 1), at(22, 2), at(16, 19),
+            "存储扩容 / Storage expansion"), at(16, 19), "ops")
+        tx.insert_maintenance(MaintenanceSpec(  # not announced yet: not public
+            "mw-secret", ("core",), at(24, 1), at(24, 2), None, "未公告 / Unannounced"),
+            at(16, 19), "ops")

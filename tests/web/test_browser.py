@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from compensation import portal
-from demo.platform import CYCLE_S, LOCATIONS, Platform, demo_config, start_platform
+from demo.config import demo_config
+from demo.platform import CYCLE_S, LOCATIONS, Platform, start_platform
 from slaguard.app import App
 from slaguard.config import Config
 from slaguard.server import serve

@@ -1,8 +1,10 @@
 """The customer portal over aiohttp's test client: login cookie, Bearer, own statements
-(HTML and a real PDF), another customer's statement (403), no credentials (401)."""
+(HTML and a real PDF), another customer's statement (403), no credentials (401), the
+provisional month in words.  Claims through the portal: test_portal_claims.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -10,7 +12,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from compensation.portal import COOKIE, Portal, register_routes, sign
+from compensation.portal import (
+    COOKIE,
+    Portal,
+    duration_words,
+    register_routes,
+    share_text,
+    sign,
+)
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.evaluation import Evaluator
 from tests.conftest import require_cjk_font
@@ -87,18 +96,7 @@ async def test_login_sets_an_httponly_session_cookie_without_the_token(
     assert resp.headers["Cache-Control"] == "no-store"
 
 
-async def test_the_portal_lists_months_with_data_and_the_claims(
-        evaluator: Evaluator, aiohttp_client: ClientFactory) -> None:
-    claims: dict[str, list[dict[str, Any]]] = {"acme": [{  # as claim_json gives it, abridged
-        "id": "CLM-7", "customer": "acme", "month": "2025-09",
-        "period": {"start": "2025-09-12T10:00:00+08:00", "end": "2025-09-12T11:00:00+08:00"},
-        "state": "computed", "step": {"number": 4, "zh": "财务部门计算补偿金额",
-                                      "en": "finance computes the amount"},
-        "statement": {"number": "SG-1", "total": "1200.00", "currency": "CNY"},
-        "settlement": None, "description": "<script>x</script>", "technical": {"outages": []},
-        "submitted": "2025-10-03T09:15:00+08:00", "updated": "2025-10-05T16:00:00+08:00"}]}
-    client = await client_for(Portal(evaluator, claims_for=lambda c: claims.get(c, []),
-                                     now_ms=lambda: sc.NOW), aiohttp_client)
+async def test_the_portal_lists_months_with_data(client: TestClient[Any, Any]) -> None:
     await login(client, ACME)
     resp = await client.get("/portal")
     assert resp.status == 200
@@ -109,12 +107,40 @@ async def test_the_portal_lists_months_with_data_and_the_claims(
             assert f'href="/portal/statements/acme/{month}.{fmt}"' in html
     assert "/portal/statements/acme/2025-08" not in html  # no data before September
     assert "本月至今（暂定）" in html  # October is still open
-    for text in ("补偿申请", "CLM-7", "2025-09-12 10:00 – 2025-09-12 11:00",
-                 "4/6 财务部门计算补偿金额 · finance computes the amount", "1200.00 CNY",
-                 "2025-10-03 09:15"):
-        assert text in html, text
-    assert "补偿方式" not in html and "outages" not in html  # no settlement yet; no internals
-    assert "<script>x</script>" not in html  # claims are escaped
+    # without a claim service the portal says where claims go instead of offering a form
+    assert "暂无补偿申请" in html and "本门户暂不受理补偿申请" in html
+    assert 'action="/portal/claims"' not in html
+
+
+async def test_the_provisional_month_says_how_much_of_it_was_monitored(
+        client: TestClient[Any, Any]) -> None:
+    """Acme's services were watched from 10-16 18:00 to 10-20 12:00, storage with a silent
+    hour: 3 d 17 h of October's 31 days is 11.96 %, said in words, not as "coverage"."""
+    html = await (await client.get("/portal", headers=bearer(ACME))).text()
+    assert "本月监测至今：已监测 3 天 17 小时（本月的 11 %）。未监测的时间按合同计为可用。" in html
+    assert ("Monitored so far this month: 3 days 17 hours (11 % of the month). Time not "
+            "monitored counts as available, as the contract says. Final figures come with "
+            "the statement after the month closes") in html
+    assert "Coverage" not in html and "覆盖率" not in html
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (0, ("不到 1 分钟", "under a minute")), (59, ("不到 1 分钟", "under a minute")),
+    (60, ("1 分钟", "1 minute")),
+    (3 * 3600 + 120, ("3 小时 2 分钟", "3 hours 2 minutes")),
+    (3 * 86400 + 4 * 3600 + 59, ("3 天 4 小时", "3 days 4 hours")),
+    (86400 + 300, ("1 天 5 分钟", "1 day 5 minutes")),
+])
+def test_durations_in_words(seconds: int, words: tuple[str, str]) -> None:
+    assert duration_words(seconds) == words
+
+
+@pytest.mark.parametrize(("part", "whole", "text"), [
+    (0, 100, "0 %"), (1, 10_000, "< 0.1 %"), (13, 10_000, "0.1 %"), (349, 10_000, "3.4 %"),
+    (1_300, 10_000, "13 %"), (10_000, 10_000, "100 %"), (5, 0, "0 %"),
+])
+def test_shares_in_words(part: int, whole: int, text: str) -> None:
+    assert share_text(part, whole) == text
 
 
 async def test_own_html_statement_with_the_cookie(client: TestClient[Any, Any]) -> None:
@@ -152,10 +178,20 @@ async def test_months_outside_the_record_are_404(client: TestClient[Any, Any]) -
     assert resp.status == 404  # only HTML and PDF are offered
 
 
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
 async def test_logout_ends_the_session(client: TestClient[Any, Any]) -> None:
     await login(client, ACME)
-    assert (await client.get("/portal")).status == 200
-    resp = await client.post("/portal/logout", allow_redirects=False)
+    page = await client.get("/portal")
+    assert page.status == 200
+    # a sign-out form without this session's token (as a forged one would be) is refused
+    assert (await client.post("/portal/logout", allow_redirects=False)).status == 403
+    resp = await client.post("/portal/logout", data={"csrf": form_token(await page.text())},
+                             allow_redirects=False)
     assert resp.status == 303
     assert (await client.get("/portal")).status == 401
 

@@ -10,8 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from alerting.notification import Priority
-from alerting.store import AlertingStore, EscalationSnapshot, NewIncident
+from alerting.store import AlertingStore
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.state import LiveState
 from slaguard.statuspage import (
@@ -23,37 +22,13 @@ from slaguard.statuspage import (
     register_routes,
     service_state,
 )
-from slo.model import MaintenanceSpec
+from slo.fmt import percent_down
 
 from . import scenario as sc
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
 NOW = sc.at(17, 10, 3)  # three minutes into the core outage (a and b fail, c does not)
-OUTAGE_TITLE = "核心服务 / Core service：服务中断（已确认） / service down (confirmed)"
-
-
-def incident(service: str, priority: Priority, title: str, opened: int,
-             source: str = "rules") -> NewIncident:
-    return NewIncident(f"{service}/{title}", service, "availability", priority, title, "", source,
-                       {}, opened, None, None, None, EscalationSnapshot(), None)
-
-
-def record_incidents(alerting: AlertingStore) -> None:
-    with alerting.transaction() as tx:
-        tx.insert_incident(incident("core", Priority.P1, OUTAGE_TITLE, sc.at(17, 10, 1)))
-        tx.insert_incident(incident("storage", Priority.P3, "数据存储 / Data storage：延迟偏高",
-                                    sc.at(17, 9, 30)))
-        tx.insert_incident(incident("-", Priority.P3, "通知投递失败 / notification dead-lettered",
-                                    sc.at(17, 9), source="internal"))
-        done = tx.insert_incident(incident("core", Priority.P2, "昨日 API 超时 / API timeouts",
-                                           sc.at(16, 20)))
-        tx.update_incident(done, sc.at(16, 21), resolved_ms=sc.at(16, 21))
-        tx.insert_maintenance(MaintenanceSpec(
-            "mw-storage", ("storage",), sc.at(22, 1), sc.at(22, 2), sc.at(16, 19),
-            "存储扩容 / Storage expansion"), sc.at(16, 19), "ops")
-        tx.insert_maintenance(MaintenanceSpec(  # not announced yet: not public
-            "mw-secret", ("core",), sc.at(24, 1), sc.at(24, 2), None, "未公告 / Unannounced"),
-            sc.at(16, 19), "ops")
+OUTAGE_TITLE = sc.OUTAGE_TITLE
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +36,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StatusPage]:
     cfg = sc.config(tmp_path_factory.mktemp("status") / "s.db")
     store = sc.store(cfg)
     alerting = AlertingStore(cfg.storage.path)
-    record_incidents(alerting)
+    sc.record_incidents(alerting)
     ev = sc.evaluator(cfg, store, alerting.maintenance_windows())
     state = LiveState()
     state.observe(list(sc.results(sc.START, NOW + 1)))
@@ -83,7 +58,8 @@ async def test_root_redirects_to_the_status_page(client: TestClient[Any, Any]) -
     assert (resp.status, resp.headers["Location"]) == (302, "/status")
 
 
-async def test_json_states_incidents_and_maintenance(client: TestClient[Any, Any]) -> None:
+async def test_json_states_incidents_and_maintenance(client: TestClient[Any, Any],
+                                                     page: StatusPage) -> None:
     resp = await client.get("/api/v1/status")
     assert resp.status == 200
     doc = await resp.json()
@@ -99,11 +75,34 @@ async def test_json_states_incidents_and_maintenance(client: TestClient[Any, Any
                      "downtime_minutes": "3", "maintenance_seconds": 0,
                      "maintenance_minutes": "0", "gap_seconds": 0,
                      "evaluated_seconds": 36_180, "coverage_percent": "100.000"}
-    assert core["month"]["month"] == "2025-10" and core["month"]["downtime_seconds"] == 180
+    # One basis: October's bars, i.e. monitored time from 10-16 18:00 (21 600 s that day,
+    # 36 180 s today): 180 s down of 57 780 s.  The SLO report's month (from 10-01 00:00,
+    # the unmonitored time counted as up) says 99.987 %.
+    assert core["month"] == {"month": "2025-10", "basis": "monitored",
+                             "availability_percent": "99.688", "downtime_seconds": 180,
+                             "monitored_seconds": 57_780, "met": False}
+    assert core["uptime_percent"] == "99.688"  # all 90 days: the same monitored time
+    assert core["monitored_since"] == "2025-10-16T18:00:00+08:00"
+    assert page.state.slo_report is not None
+    assert percent_down(page.state.slo_report.service("core").availability.availability) == (
+        "99.987")
     assert [(i["id"], i["priority_label"], i["opened"], i["state"]) for i in doc["incidents"]] == [
         ("INC-1", "P1 紧急问题 (Critical)", "2025-10-17T10:01:00+08:00", "opened"),
         ("INC-2", "P3 中优先级 (Medium)", "2025-10-17T09:30:00+08:00", "opened")]
-    assert [i["id"] for i in doc["resolved_incidents"]] == ["INC-4"]
+    # the last 90 days, newest first: INC-5 (09-20) is before monitoring began, still listed
+    assert [i["id"] for i in doc["resolved_incidents"]] == ["INC-4", "INC-5"]
+    inc4 = doc["resolved_incidents"][0]
+    assert [(e["event"], e["at"], e["after_seconds"], e["after"]) for e in inc4["timeline"]] == [
+        ("opened", "2025-10-16T20:00:00+08:00", 0, ["不到 1 分钟", "under 1 min"]),
+        ("acknowledged", "2025-10-16T20:04:00+08:00", 240, ["4 分钟", "4 min"]),
+        ("restored", "2025-10-16T20:40:00+08:00", 2400, ["40 分钟", "40 min"]),
+        ("resolved", "2025-10-16T21:00:00+08:00", 3600, ["1 小时", "1 h"])]
+    assert (inc4["ongoing"], inc4["duration_seconds"], inc4["duration"]) == (
+        False, 3600, ["1 小时", "1 h"])
+    p1 = doc["incidents"][0]  # open: its duration runs to now
+    assert [e["event"] for e in p1["timeline"]] == ["opened"]
+    assert (p1["ongoing"], p1["duration"]) == (True, ["2 分钟", "2 min"])
+    assert doc["refresh_seconds"] == 30
     assert [(m["id"], m["in_progress"]) for m in doc["maintenance"]] == [
         ("upgrade", False), ("mw-storage", False)]
 
@@ -130,9 +129,12 @@ async def test_html_is_bilingual_accessible_and_self_contained(
 
 
 async def test_static_files_are_served(client: TestClient[Any, Any]) -> None:
-    for path in ("/static/slaguard.css", "/static/status.js"):
+    for path in ("/static/slaguard.css", "/static/status.js", "/static/favicon.svg",
+                 "/favicon.ico"):
         resp = await client.get(path)
         assert resp.status == 200, path
+    resp = await client.get("/favicon.ico")
+    assert resp.content_type == "image/x-icon" and (await resp.read())[:4] == b"\0\0\1\0"
 
 
 # -- the current state (pure) ------------------------------------------------------------------
@@ -210,8 +212,9 @@ async def test_before_any_result_or_evaluation_every_service_is_no_data(
         client = await aiohttp_client(app)
         doc = await (await client.get("/api/v1/status")).json()
         assert doc["state"] == "nodata" and doc["incidents"] == []
-        assert [(s["state"], s["month"], s["uptime_percent"]) for s in doc["services"]] == [
-            ("nodata", None, None), ("nodata", None, None)]
+        assert [(s["state"], s["month"]["availability_percent"], s["uptime_percent"],
+                 s["monitored_since"]) for s in doc["services"]] == [
+            ("nodata", None, None, None), ("nodata", None, None, None)]
         html = await (await client.get("/status")).text()
         assert "部分服务暂无监测数据" in html and "当前没有未解决的事件" in html
     finally:
