@@ -42,7 +42,7 @@ from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
 from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
-from slaguard.server import ServerDeps, make_app, serve
+from slaguard.server import ListenError, ServerDeps, make_app, serve
 from slaguard.state import LiveState
 from slaguard.store import SQLiteStore
 from slaguard.units import to_ms
@@ -151,13 +151,18 @@ class App:
     # Loopback source address per simulated location (the demo).
     source_addresses: Mapping[str, str] = field(default_factory=dict)
     serve_http: bool = True
+    # The file cfg came from (`slaguard run -c`): notifications name it in the ack command.
+    config_path: str | None = None
 
     def __post_init__(self) -> None:
         self.locations = list(self.locations) or [self.cfg.location]
         self.store = SQLiteStore(self.cfg.storage.path)
         self.state = LiveState()
-        self.state.restore(self.store.latest())
-        self.alerting = AlertingService.from_config(self.cfg)
+        latest = self.store.latest()
+        self.state.restore(latest)
+        # The last sign of life before this start: silence since is our own absence.
+        self.last_seen_ms = max((r.ts_ms for r in latest), default=None)
+        self.alerting = AlertingService.from_config(self.cfg, config_path=self.config_path)
         self.evaluator = _evaluator(self.cfg, self.store, self.alerting.store)
         self.archive = StatementArchive(self.cfg.storage.path)
         self.statements = StatementLifecycle(self.evaluator, self.archive)
@@ -228,7 +233,7 @@ class App:
         register_claim_routes(app, ClaimsApi.from_config(self.cfg, self.claims, self.statements))
         portal.register_routes(app, portal.Portal(
             self.evaluator, statements=self.statements.body,
-            claims_for=self.claims.customer_claims, now_ms=wall_ms))
+            claims=self.claims, now_ms=wall_ms))
         return app
 
     async def evaluate_now(self) -> None:
@@ -264,10 +269,16 @@ class App:
         await self.pipeline.start()
         if self.influx is not None:  # also ships what the last run left in the spool
             await self.influx.start()
-        await self.alerting.start()  # catches up on escalations and sends due during downtime
+        # Catches up on escalations and sends due during downtime; the downtime itself
+        # is our monitoring gap, told once, never a probe's silence.
+        await self.alerting.start(last_seen_ms=self.last_seen_ms)
         if self.serve_http:
             server = self.cfg.server
-            self.runner = await serve(self.web_app(), server.host, server.port)
+            try:
+                self.runner = await serve(self.web_app(), server.host, server.port)
+            except ListenError:  # a port in use: close what started, leave nothing running
+                await self.stop()
+                raise
             log.info("listening on %s/", self.url)
         if self.pool is not None:
             await self.pool.start(schedule)

@@ -7,12 +7,25 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from slaguard import eventloop
-from slaguard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load
+from slaguard.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    exit_code,
+    load,
+    opened,
+    opening_record,
+    os_problem,
+    readable,
+    readable_dir,
+)
 from slaguard.config import ConfigError
 from slaguard.errors import SlaguardError
 
@@ -29,14 +42,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from slaguard.app import App
 
-    app = App(load(args.config))
+    cfg = load(args.config)
+    with opening_record(cfg.storage.path):
+        app = App(cfg, config_path=args.config)  # named in notifications' ack command
     with contextlib.suppress(KeyboardInterrupt):
         eventloop.run(app.run_forever())
     return EXIT_OK
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from probes import PROBES, close_connectors
+    from probes import PROBES, close_connectors, warm_up
     from probes.base import ProbeContext
     from slaguard.domain import Outcome, ProbeResult, to_json_line
 
@@ -50,6 +65,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     ctx = ProbeContext(location=args.location or cfg.location)
     async def once() -> ProbeResult:
         try:
+            # The process's one-time set-up, before the clock: the one probe this
+            # command runs is a first probe, and must read like any other.
+            await warm_up([target], ctx)
             return await PROBES[target.kind](target, ctx)
         finally:
             await close_connectors(ctx)
@@ -64,7 +82,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from slaguard.store import SQLiteStore
 
     cfg = load(args.config)
-    store = SQLiteStore(cfg.storage.path)
+    readable(args.file)
+    with opening_record(cfg.storage.path):
+        store = SQLiteStore(cfg.storage.path)
     try:
         stats = import_results(store, args.file, Known.from_config(cfg), progress=Progress())
     finally:
@@ -84,7 +104,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: no service named {args.service!r} (services: "
               f"{', '.join(cfg.services)})", file=sys.stderr)
         return EXIT_USAGE
-    with evaluator_for(cfg) as evaluator:
+    with opened(evaluator_for(cfg), cfg.storage.path) as evaluator:
         month = args.month or slo_month(wall_ms(), cfg.timezone)
         try:
             report = evaluator.month(month, wall_ms(), [args.service] if args.service else None)
@@ -103,7 +123,7 @@ def cmd_import_incidents(args: argparse.Namespace) -> int:
     cfg = load(args.config)
     known = Known(priorities=set(cfg.incidents.priorities) or None,
                   customers={c.id for c in cfg.customers}, services=set(cfg.services))
-    stats = import_incidents(cfg.storage.path, args.file, known)
+    stats = import_incidents(cfg.storage.path, readable(args.file), known)
     print(f"{args.file}: {stats.lines} incidents, {stats.added} added, {stats.updated} updated, "
           f"{stats.unchanged} unchanged ({stats.seconds:.1f} s)")
     return EXIT_OK
@@ -131,12 +151,18 @@ def cmd_grafana_publish(args: argparse.Namespace) -> int:
     from alerting.store import AlertingStore
     from grafana.publish import publish
 
+    if not args.url.startswith(("http://", "https://")):
+        raise UsageError(f"--url: expected Grafana's base URL such as http://grafana:3000, "
+                         f"got {args.url!r}")
+    if args.dir:
+        readable_dir(args.dir)
     cfg = load(args.config)
     auth: str | tuple[str, str] | None = args.token
     if args.user:
         user, _, password = args.user.partition(":")
         auth = (user, password)
-    records = AlertingStore(cfg.storage.path)
+    with opening_record(cfg.storage.path):
+        records = AlertingStore(cfg.storage.path)
     try:
         incidents = [{"id": i.public_id, "start": i.opened_ms, "end": i.resolved_ms,
                       "title": i.title, "priority": i.priority.value, "service": i.service}
@@ -157,6 +183,7 @@ def slo_month(now_ms: int, tz: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from slaguard.cli.demo import cmd_demo
+    from slaguard.cli.incidents import add_incidents_arguments, cmd_incidents
     from slaguard.cli.statements import (
         add_claim_arguments,
         add_generate_arguments,
@@ -193,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import-incidents", cmd_import_incidents,
              "import incidents (tickets from other systems) from a JSONL file")
     sp.add_argument("file")
+    sp = add("incidents", cmd_incidents, "list, show, acknowledge, restore and resolve "
+             "incidents through the running slaguard's API", config=False)
+    add_incidents_arguments(sp)
     sp = add("statement", cmd_statement, "a customer's compensation statement for a month")
     add_statement_arguments(sp)
     sp = add("generate-statements", cmd_generate_statements,
@@ -242,6 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SlaguardError as e:
         print(f"error: {e}", file=sys.stderr)
+        return exit_code(e)
+    except OSError as e:  # a path the command was given (-o DIR) cannot be used
+        print(f"error: {os_problem(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except sqlite3.Error as e:  # the record failed under a command (not at opening)
+        print(f"error: the record: {e}", file=sys.stderr)
         return EXIT_FAIL
 
 

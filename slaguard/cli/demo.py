@@ -12,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from demo.platform import LOCATIONS, banner, demo_config, start_platform, status_line
+from demo.config import DemoTokens, demo_config
+from demo.console import banner, status_line
+from demo.platform import LOCATIONS, start_platform
+from probes.base import wall_ms
 from slaguard import eventloop
 from slaguard.app import App, stop_requested
 from slaguard.cli.common import EXIT_OK
@@ -25,10 +28,12 @@ async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
     for old in data_dir.glob("slaguard-demo.db*"):  # a fresh record; nothing else is touched
         old.unlink()
     platform, runner, platform_url = await start_platform(speed)
-    cfg = demo_config(platform_url, port, data_dir, speed)
+    tokens = DemoTokens()
+    cfg = demo_config(platform_url, port, data_dir, speed, tokens)
     app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)
     await app.start()
-    print(banner(app.url or f"http://{cfg.server.listen}", platform_url, speed), flush=True)
+    print(banner(app.url or f"http://{cfg.server.listen}", platform_url, speed, tokens),
+          flush=True)
     try:
         if on_ready is not None:
             await on_ready(app)
@@ -37,10 +42,15 @@ async def run_demo(port: int = 9108, data_dir: Path = Path("demo-data"),
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), min(10.0, duration_s or 10.0))
-            print(status_line(app, platform), file=sys.stdout, flush=True)
+            print(await _status(app, platform.t()), file=sys.stdout, flush=True)
     finally:
         await app.stop()
         await runner.cleanup()
+
+
+async def _status(app: App, t_s: float) -> str:
+    incidents = await asyncio.to_thread(app.alerting.store.recent_incidents, 50)
+    return status_line(t_s, app.state.snapshot(), app.state.slo_report, incidents, wall_ms())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

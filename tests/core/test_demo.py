@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 
@@ -63,3 +65,61 @@ async def test_demo_serves_metrics_while_running(tmp_path: pytest.TempPathFactor
     for loc in LOCATIONS:
         assert f'location="{loc}",service="core",target="web-home"' in text
     assert "slaguard_probe_duration_seconds_bucket" in text
+
+
+async def test_demo_prints_where_to_look_and_its_portal_can_be_signed_into(
+        tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    seen: dict[str, int] = {}
+
+    async def sign_in(app: object) -> None:
+        token = app.cfg.customers[0].token  # type: ignore[attr-defined]
+        # unsafe: aiohttp's jar keeps no cookie of an IP address otherwise
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+            async with s.post(f"http://127.0.0.1:{port}/portal/login", data={"token": token},
+                              allow_redirects=False) as r:
+                seen["login"] = r.status
+            async with s.get(f"http://127.0.0.1:{port}/portal") as r:
+                seen["portal"] = r.status
+
+    await run_demo(port=port, data_dir=tmp_path / "demo", duration_s=0.1, speed=30,  # type: ignore[operator]
+                   on_ready=sign_in)
+    out = capsys.readouterr().out
+    url = f"http://127.0.0.1:{port}"
+    staff = re.search(r"staff token   (\S+)", out)
+    customer = re.search(r"portal        \S+/portal   sign in as customer 'demo' with token (\S+)",
+                         out)
+    assert staff and customer and staff.group(1) != customer.group(1)
+    for line in (f"status page   {url}/status", f"metrics       {url}/metrics",
+                 f"SLO report    {url}/api/v1/slo", "slaguard incidents ack INC-n"):
+        assert line in out
+    assert "incidents:" in out  # the ten-second lines list open incidents
+    assert seen == {"login": 303, "portal": 200}
+
+
+async def test_a_scripted_fault_recovers_and_its_incident_is_restored_and_resolved(
+        tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    """At 30× the core outage runs 2 s–5 s of each 14 s cycle; restore_after is 1 s
+    and auto_resolve_after 2 s, so by 11 s its incident has been opened, restored
+    (after the last failure) and resolved."""
+    port = free_port()
+    apps: list[object] = []
+
+    async def keep(app: object) -> None:
+        apps.append(app)
+
+    await run_demo(port=port, data_dir=tmp_path / "demo", duration_s=11, speed=30,  # type: ignore[operator]
+                   on_ready=keep)
+    out = capsys.readouterr().out
+    assert re.search(r"P\d INC-\d+ .*open \d+s", out), out  # an open incident with its clock
+    from alerting.store import AlertingStore
+
+    records = AlertingStore(tmp_path / "demo" / "slaguard-demo.db")  # type: ignore[operator]
+    try:
+        core = [i for i in records.recent_incidents(50) if i.service == "core"]
+    finally:
+        records.close()
+    assert core, "the core outage opened no incident"
+    done = [i for i in core if i.restored_ms is not None and i.resolved_ms is not None]
+    assert done, [(i.public_id, i.state) for i in core]
+    assert all(i.opened_ms <= i.restored_ms <= i.resolved_ms for i in done)  # type: ignore[operator]

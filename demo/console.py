@@ -1,0 +1,91 @@
+"""What ``slaguard demo`` prints: where to look at start, then every ten seconds each
+target's state per location, this month's availability and the open incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from alerting.store import IncidentRecord
+from demo.config import DemoTokens
+from demo.platform import CYCLE_S, LOCATIONS, SCRIPT
+from slaguard.state import SeriesKey, SeriesState
+from slo.fmt import percent_down
+from slo.report import Report
+
+MARKS = {"success": "ok  ", "failure": "FAIL", "unknown": "??  "}
+
+
+def banner(url: str, platform_url: str, speed: float, tokens: DemoTokens,
+           customer: str = "demo") -> str:
+    lines = [
+        "slaguard demo: a simulated AI bid-document platform, probed from "
+        f"{', '.join(LOCATIONS)}",
+        f"  platform      {platform_url}/",
+        f"  status page   {url}/status",
+        f"  portal        {url}/portal   sign in as customer {customer!r} with token "
+        f"{tokens.customer}",
+        f"  metrics       {url}/metrics",
+        f"  SLO report    {url}/api/v1/slo",
+        f"  results       {url}/api/v1/results?target=web-home",
+        f"  incidents     {url}/api/v1/incidents",
+        f"  health        {url}/healthz",
+        f"  staff token   {tokens.staff}",
+        f"  acknowledge   SLAGUARD_API_TOKEN={tokens.staff} slaguard incidents ack INC-n "
+        f"--url {url}",
+        f"  fault script  (repeats every {CYCLE_S / speed:.0f} s)",
+    ]
+    lines += [f"    {f.start_s / speed:6.0f}–{f.end_s / speed:.0f} s  {f.name}"
+              + (f" ({', '.join(f.locations)} only)" if f.locations else "") for f in SCRIPT]
+    lines.append("Ctrl-C stops it.")
+    return "\n".join(lines)
+
+
+def clock(ms: int) -> str:
+    """A duration as ``1h02m``, ``3m05s`` or ``42s``."""
+    s = max(0, ms) // 1000
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def incident_line(inc: IncidentRecord, now_ms: int) -> str:
+    """``P2 INC-3 core: … open 2m10s, restored 40s ago, resolves in 1m00s``."""
+    parts = [f"{inc.priority.value} {inc.public_id} {inc.title}",
+             f"open {clock(now_ms - inc.opened_ms)}"]
+    if inc.responded_ms is None:
+        due = inc.respond_due_ms
+        parts.append("unacknowledged" if due is None else
+                     f"unacknowledged, respond due in {clock(due - now_ms)}" if due > now_ms
+                     else f"unacknowledged, respond overdue by {clock(now_ms - due)}")
+    else:
+        parts.append(f"acknowledged by {inc.responded_by}")
+    if inc.restored_ms is not None:
+        parts.append(f"restored {clock(now_ms - inc.restored_ms)} ago")
+    if inc.auto_resolve_ms is not None:
+        parts.append(f"resolves in {clock(inc.auto_resolve_ms - now_ms)}")
+    return ", ".join(parts)
+
+
+def status_line(t_s: float, snapshot: Sequence[tuple[SeriesKey, SeriesState]],
+                report: Report | None, incidents: Sequence[IncidentRecord],
+                now_ms: int) -> str:
+    """One head line, one line per target (each location's last outcome and duration),
+    one per open incident."""
+    rows: dict[str, list[str]] = {}
+    for (target, _svc, loc, _kind), st in snapshot:
+        r = st.latest
+        rows.setdefault(target, []).append(f"{loc} {MARKS[r.outcome.value]} {r.duration_ms:>5} ms")
+    active = [f.name for f in SCRIPT if f.active(t_s, None)
+              or f.active(t_s, (f.locations or ("",))[0])]
+    head = f"[t={t_s:5.0f}s] faults: {', '.join(active) or 'none'}"
+    if report is not None:
+        head += "; this month: " + ", ".join(
+            f"{s.spec.name} {percent_down(s.availability.availability)}% "
+            f"({s.availability.downtime_seconds} s down)" for s in report.services)
+    lines: list[Any] = [head]
+    lines += [f"  {t:<18} " + " | ".join(cells) for t, cells in rows.items()]
+    open_ = [i for i in incidents if i.is_open]
+    lines.append(f"  incidents: {len(open_)} open" + ("" if open_ else " (none)"))
+    lines += [f"    {incident_line(i, now_ms)}" for i in open_]
+    return "\n".join(lines)
