@@ -62,6 +62,14 @@ LABELS: dict[str, Pair] = {
     "display_note": ("可用性向下取整至小数点后三位；补偿档位按精确值判定。",
                      "Availability is shown rounded down to 3 decimals; tiers use the exact "
                      "value."),
+    "coverage_so_far": (
+        "本月尚未结束。监测覆盖率是本月至今有监测数据的时间占比，不是可用性：监测开始之前、"
+        "以及所有监测点都无法判断的时间没有数据（见“监测缺口”），按合同的无数据规则计算。"
+        "月末后数字才最终确定。",
+        "The month is not over. Coverage is the share of the month so far for which there is "
+        "monitoring data, not availability: time before monitoring began, or when no location "
+        "could judge, has none (see Monitoring gaps) and counts as the contract's no-data rule "
+        "says. Figures are final once the month has closed."),
     "outages": ("服务中断记录", "Outages"),
     "no_outages": ("本月无服务中断。", "No outage this month."),
     "start": ("开始", "Start"),

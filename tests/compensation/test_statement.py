@@ -132,7 +132,14 @@ def test_the_current_month_is_provisional(cfg: Config) -> None:
     assert [i["id"] for i in doc["incidents"]] == ["INC-1001"]
     # The outage is still ongoing at "now"; the P1 was answered 3 min late (5 %).
     assert doc["services"][0]["outages"][-1]["ongoing"]
-    assert "provisional" in statement_html.render(st)
+    html = statement_html.render(st)
+    assert "provisional" in html
+    # Coverage to date is explained in words, not left as a bare alarming percentage.
+    assert "Coverage is the share of the month so far for which there is monitoring" in html
+    assert "监测覆盖率是本月至今有监测数据的时间占比" in html
+    closed = build_statement(sc.report(cfg), cfg.customers[0], compensation_policy(cfg),
+                             sc.INCIDENTS, sc.NOW)
+    assert "month so far" not in statement_html.render(closed)
 
 
 @dataclass(frozen=True)
