@@ -114,6 +114,7 @@ LABELS: dict[str, Pair] = {
     "reviews": ("需人工审核事项", "Needs manual review"),
     "policy": ("服务补偿标准", "Compensation policy"),
     "mode": ("可用性补偿计算方式", "Availability credit rule"),
+    "refund": ("服务中断补偿（按中断时间比例）", "Interruption refund (pro rata)"),
     "availability_tiers": ("可用性补偿档位", "Availability tiers"),
     "below_objective": ("低于可用性承诺时", "below the objective"),
     "linear": ("计算公式", "Formula"),
@@ -141,6 +142,14 @@ MODES: dict[str, Pair] = {
     "tiered": ("按档位", "tiered"),
     "linear": ("按公式", "linear formula"),
     "max": ("档位与公式取较大者", "the greater of tiers and formula"),
+    # The interruption refund: when it is owed (the greater of it and the
+    # availability credit is paid).
+    "always": ("每月均补偿，与可用性补偿取较大者", "every month; the greater of it and the "
+               "availability credit"),
+    "when_objective_missed": ("仅在未达可用性目标时，与可用性补偿取较大者",
+                              "only when the objective is missed; the greater of it and the "
+                              "availability credit"),
+    "none": ("不适用", "not applied"),
 }
 
 STEPS: tuple[Pair, ...] = (

@@ -133,6 +133,7 @@ def compensation_policy(cfg: Config) -> CompensationPolicy:
         availability_tiers=tuple((lo, pct) for lo, pct in c.availability.tiers),
         linear_factor=c.availability.linear_factor,
         interruption=c.interruption,
+        interruption_refund=c.interruption_refund,
         response_combine=c.response.combine,
         response_tiers=tuple(c.response.tiers),
         respond_ms={p: int(v.respond.total_seconds()) * 1000

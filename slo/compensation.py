@@ -108,6 +108,10 @@ class CompensationPolicy:
     )
     linear_factor: Decimal = Decimal(10)
     interruption: Literal["prorata", "none"] = "prorata"
+    # always: the pro-rata refund is owed every month (the greater of it and the
+    # availability credit is paid); when_objective_missed: only in a month whose
+    # objective is missed.
+    interruption_refund: Literal["always", "when_objective_missed"] = "always"
     response_combine: Literal["worst", "sum"] = "worst"
     # (lateness ≤ % of the standard, credit %)
     response_tiers: tuple[tuple[Decimal | None, Decimal], ...] = (
@@ -329,12 +333,12 @@ def service_credit(a: Availability, policy: CompensationPolicy) -> ServiceCredit
     else:
         applied, percent = "tiered", tiered
     basis = a.period_seconds - a.excluded_seconds
-    # Interruption within the promised availability is what the price already
-    # allows for (43.2 min a month at 99.9 %): the refund is owed only once the
-    # objective is missed, and then replaces the availability credit if greater.
-    prorata = (Fraction(a.downtime_seconds * 100, basis)
-               if policy.interruption == "prorata" and basis > 0 and not a.met
-               else Fraction(0))
+    # The refund covers the same minutes as the availability credit: the greater of
+    # the two is paid (_availability_line).  Under "when_objective_missed" a month
+    # within its objective owes none (the other reading of the standard).
+    owed = policy.interruption == "prorata" and basis > 0 and (
+        policy.interruption_refund == "always" or not a.met)
+    prorata = Fraction(a.downtime_seconds * 100, basis) if owed else Fraction(0)
     return ServiceCredit(a.service, a.availability, a.objective_percent, policy.mode,
                          policy.linear_factor, tier, upper,
                          tiered, linear, applied, percent, a.downtime_seconds, basis,
@@ -472,14 +476,24 @@ def _services_note(services: Sequence[ServiceCredit], attr: str) -> tuple[str, s
             "；取各服务中最大者（" + "，".join(f"{s} {p}%" for s, p in each) + "），不累加")
 
 
-def _availability_line(services: Sequence[ServiceCredit], fee: Decimal) -> CreditLine:
+# How the statement names the interruption rule applied (English, 中文).
+_REFUND_RULE: Mapping[str, tuple[str, str]] = {
+    "always": (" (owed every month)", "（每月均按中断时间比例补偿）"),
+    "when_objective_missed": (" (owed when the objective is missed)", "（仅在未达可用性目标时）"),
+}
+
+
+def _availability_line(services: Sequence[ServiceCredit], fee: Decimal,
+                       policy_rule: str) -> CreditLine:
     best = _worst_service(services)
     cut = max(services, key=lambda c: (c.prorata, -c.availability))
     if cut.prorata > best.percent:
-        en, zh = (f"pro rata: {duration_text(cut.downtime_seconds)} interrupted of "
+        en, zh = (f"pro rata{_REFUND_RULE[policy_rule][0]}: "
+                  f"{duration_text(cut.downtime_seconds)} interrupted of "
                   f"{duration_text(cut.basis_seconds)} → {pct(cut.prorata)} %, greater than the "
                   f"availability credit ({pct(best.percent)} %): paid instead of it",
-                  f"按中断时间比例：{duration_text_zh(cut.downtime_seconds)} / "
+                  f"按中断时间比例{_REFUND_RULE[policy_rule][1]}："
+                  f"{duration_text_zh(cut.downtime_seconds)} / "
                   f"{duration_text_zh(cut.basis_seconds)} → {pct(cut.prorata)}%，高于可用性补偿"
                   f"（{pct(best.percent)}%），以此代替")
         n_en, n_zh = _services_note(services, "prorata")
@@ -490,6 +504,9 @@ def _availability_line(services: Sequence[ServiceCredit], fee: Decimal) -> Credi
     if cut.prorata > 0:
         n_en += f"; pro-rata refund {pct(cut.prorata)} % is not greater: not paid"
         n_zh += f"；按中断时间比例补偿 {pct(cut.prorata)}% 不更高：不另付"
+    elif policy_rule == "when_objective_missed" and any(s.downtime_seconds for s in services):
+        n_en += "; pro-rata refund" + _REFUND_RULE[policy_rule][0] + ": objective met, none"
+        n_zh += "；按中断时间比例补偿" + _REFUND_RULE[policy_rule][1] + "：已达标，不补偿"
     return CreditLine("availability", best.service, en + n_en, zh + n_zh, best.percent,
                       share_of_fee(fee, best.percent))
 
@@ -611,7 +628,8 @@ def assess_credits(fee: Decimal, availabilities: Sequence[Availability],
     services = tuple(service_credit(a, policy) for a in availabilities)
     ics = tuple(incident_credit(i, policy, now_ms)
                 for i in sorted(incidents, key=lambda i: (i.opened_ms, i.id)))
-    lines: list[CreditLine] = [_availability_line(services, fee)] if services else []
+    lines: list[CreditLine] = (
+        [_availability_line(services, fee, policy.interruption_refund)] if services else [])
     lines += _response_lines(ics, policy, fee)
     lines += _cap_line(lines, policy, fee)
     lines += _data_loss_line(ics, policy, fee)

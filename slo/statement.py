@@ -286,6 +286,7 @@ class _Doc:
             "availability_tiers": [[bound_text(lo), pct(c)] for lo, c in p.availability_tiers],
             "linear_factor": pct(p.linear_factor),
             "interruption": p.interruption,
+            "interruption_refund": p.interruption_refund,
             "response_combine": p.response_combine,
             "response_tiers": [[opt(b), pct(c)] for b, c in p.response_tiers],
             "data_loss_tiers_seconds": [[b, pct(c)] for b, c in p.data_loss_tiers],

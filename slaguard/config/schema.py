@@ -362,6 +362,9 @@ class Compensation(Strict):
     currency: str = "CNY"
     availability: AvailabilityCredit = AvailabilityCredit()
     interruption: Literal["prorata", "none"] = "prorata"
+    # The standard's 计划外中断 refund is unconditional, and a term the provider drafted
+    # is read in the customer's favour (Civil Code art. 498): every month by default.
+    interruption_refund: Literal["always", "when_objective_missed"] = "always"
     response: ResponseCredit = ResponseCredit()
     data_loss: DataLossCredit = DataLossCredit()
     cap: Percent = Decimal(100)

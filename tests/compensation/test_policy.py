@@ -104,10 +104,14 @@ def test_several_services_pay_the_largest_not_the_sum() -> None:
 
 
 def test_prorata_is_paid_instead_when_greater_never_both() -> None:
-    # 43 min: within the objective nothing is owed, pro rata neither.
+    """Fee 10 000.00, a 30-day month (2 592 000 s), objective 99.9 % (43.2 min).
+
+    The pro-rata refund (计划外中断: 按中断时间比例补偿) is owed every month by default:
+    43 min → 10 000 × 2 580 / 2 592 000 = 9.9537 → 9.95, paid although the objective
+    is met (availability credit 0).  44 min → tiered 10 % = 1 000.00 beats pro rata
+    10 000 × 2 640 / 2 592 000 = 10.185 → 10.19: only the greater is paid."""
     assert availability_amount(43 * MIN) == Decimal("0.00")
-    assert amounts(FEE, down(43 * MIN)) == [("availability", "0.00")]
-    # 44 min: 1 000.00 beats pro rata 10.19; only one of them is paid.
+    assert amounts(FEE, down(43 * MIN)) == [("interruption", "9.95")]
     assert amounts(FEE, down(44 * MIN)) == [("availability", "1000.00")]
     assert share_of_fee(FEE, service_credit(down(44 * MIN), policy()).prorata) == \
         Decimal("10.19")
@@ -117,6 +121,39 @@ def test_prorata_is_paid_instead_when_greater_never_both() -> None:
     # 46 min → linear 0.0648 % (6.48), pro rata 0.1065 % (10.65); 60 min → linear wins.
     assert amounts(FEE, down(46 * MIN), mode="linear") == [("interruption", "10.65")]
     assert amounts(FEE, down(60 * MIN), mode="linear") == [("availability", "38.89")]
+
+
+@pytest.mark.parametrize(("seconds", "always", "when_missed"), [
+    # 2 592 s is exactly 99.9 % of 2 592 000 s: met, so nothing under the other reading.
+    (0, [("availability", "0.00")], [("availability", "0.00")]),
+    (1, [("interruption", "0.00")], [("availability", "0.00")]),
+    (2_591, [("interruption", "10.00")], [("availability", "0.00")]),
+    (2_592, [("interruption", "10.00")], [("availability", "0.00")]),
+    (2_593, [("availability", "1000.00")], [("availability", "1000.00")]),
+])
+def test_interruption_refund_every_month_or_only_when_the_objective_is_missed(
+        seconds: int, always: list[tuple[str, str]], when_missed: list[tuple[str, str]]
+) -> None:
+    """Fee 10 000.00, 30 days, 99.9 % (budget 2 592 s).  Pro rata = 10 000 × s / 2 592 000:
+    1 s → 0.00386 → 0.00; 2 591 s → 9.99614 → 10.00; 2 592 s → 10.00 exactly; 2 593 s
+    misses the objective (tiered 10 % = 1 000.00, greater than 10.004 pro rata)."""
+    assert amounts(FEE, down(seconds)) == always
+    assert amounts(FEE, down(seconds), interruption_refund="when_objective_missed") == \
+        when_missed
+
+
+def test_the_statement_names_the_interruption_rule_applied() -> None:
+    """The issue's case: 1 800 s down in a 31-day month (2 678 400 s), fee 12 000.00:
+    12 000 × 1 800 / 2 678 400 = 8.0645 → 8.06 (objective met: 99.932 %)."""
+    month = down(1_800, period=31 * 86_400)
+    [line] = assess_credits(Decimal("12000.00"), [month], [], policy(), T0).lines
+    assert (line.kind, str(line.amount)) == ("interruption", "8.06")
+    assert "owed every month" in line.rule and "每月均按中断时间比例补偿" in line.rule_zh
+    [other] = assess_credits(Decimal("12000.00"), [month], [],
+                             policy(interruption_refund="when_objective_missed"), T0).lines
+    assert (other.kind, str(other.amount)) == ("availability", "0.00")
+    assert "owed when the objective is missed" in other.rule
+    assert "仅在未达可用性目标时" in other.rule_zh
 
 
 @pytest.mark.parametrize(("response", "percent"), [
