@@ -184,11 +184,12 @@ def test_statement_with_an_imported_late_response(
     doc = json.loads(capsys.readouterr().out)
     assert doc["customer"] == "acme"
     kinds = {line["kind"]: line for line in doc["lines"]}
-    # 99.966 % meets 99.9 %: no availability credit; responded 25 min after a 15 min
-    # standard: 10 min late = 66.7 % of the standard → 10 % of the fee.
-    assert kinds["availability"]["amount"] == "0.00"
+    # 99.966 % meets 99.9 %: no availability credit, but the pro-rata refund is owed
+    # every month: 10 000 × 900 s / 2 678 400 s = 3.3602 → 3.36.  Responded 25 min after
+    # a 15 min standard: 10 min late = 66.7 % of the standard → 10 % of the fee.
+    assert kinds["interruption"]["amount"] == "3.36"
     assert kinds["response"]["amount"] == "1000.00" and kinds["response"]["percent"] == "10"
-    assert doc["total"] == "1000.00" and doc["total_in_words"] == "壹仟元整"
+    assert doc["total"] == "1003.36" and doc["total_in_words"] == "壹仟零叁元叁角陆分"
     assert len(doc["hash"]) == 64
     pdf = tmp_path / "acme.pdf"
     assert main(["statement", "-c", str(config_path), "--customer", "acme", "--month",
