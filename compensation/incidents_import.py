@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from slaguard.errors import ImportFileError, StoreError
+from slaguard.importer import json_lines, short
 from slaguard.store.db import connect as open_db
 from slo.compensation import IncidentRecord
 from slo.periods import Period, to_ms
@@ -58,6 +59,9 @@ CREATE TABLE IF NOT EXISTS imported_incidents (
 CREATE INDEX IF NOT EXISTS imported_incidents_by_opened ON imported_incidents (opened_ms);
 """
 BUSY_TIMEOUT_MS = 30_000
+# Data lost in one incident, at most: a year is far past any compensation tier, and
+# SQLite's INTEGER could not hold 10**30 anyway.
+MAX_DATA_LOST_SECONDS = 366 * 86_400
 REQUIRED = ("id", "priority", "opened")
 OPTIONAL = ("responded", "restored", "resolved", "data_lost_seconds", "customer", "services",
             "title")
@@ -157,7 +161,10 @@ def _instant(doc: dict[str, Any], key: str, required: bool = False) -> int | Non
         raise ValueError(f"{key}: not an RFC 3339 timestamp: {value!r}") from None
     if dt.tzinfo is None:
         raise ValueError(f"{key}: a date and time with an offset is required: {value!r}")
-    return to_ms(dt)
+    try:
+        return to_ms(dt)
+    except (OverflowError, ValueError):  # year 1 with a positive offset is before year 1
+        raise ValueError(f"{key}: out of range: {value!r}") from None
 
 
 def _text(doc: dict[str, Any], key: str, required: bool = False) -> str | None:
@@ -175,6 +182,9 @@ def _seconds(doc: dict[str, Any], key: str) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{key}: expected a whole number of seconds ≥ 0, got {value!r}")
+    if value > MAX_DATA_LOST_SECONDS:
+        raise ValueError(f"{key}: {value} is more than the largest allowed, "
+                         f"{MAX_DATA_LOST_SECONDS} (a year)")
     return value
 
 
@@ -218,33 +228,30 @@ def parse_incident(doc: Any, known: Known = Known()) -> IncidentRecord:
 
 
 def read_file(path: str | Path, known: Known = Known()) -> list[IncidentRecord]:
-    """Every incident of the file, or :class:`ImportFileError` at the first bad line."""
+    """Every incident of the file, or :class:`ImportFileError` at the first bad line
+    (read as :func:`slaguard.importer.json_lines` reads results: line by line, each
+    decoded on its own and at most 1 MiB)."""
     p = Path(path)
     out: list[IncidentRecord] = []
     first_line: dict[str, int] = {}
     try:
-        with p.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    out.append(_parse_line(str(p), lineno, line, known, first_line))
-    except (OSError, UnicodeDecodeError) as e:
+        with p.open("rb") as f:
+            for lineno, doc in json_lines(str(p), f):
+                out.append(_parse_line(str(p), lineno, doc, known, first_line))
+    except OSError as e:
         raise StoreError(f"{p}: cannot read: {e}") from None
     return out
 
 
-def _parse_line(path: str, lineno: int, line: str, known: Known,
+def _parse_line(path: str, lineno: int, doc: Any, known: Known,
                 first_line: dict[str, int]) -> IncidentRecord:
-    try:
-        doc = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise ImportFileError(path, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
     try:
         record = parse_incident(doc, known)
     except ValueError as e:
-        raise ImportFileError(path, lineno, str(e)) from None
+        raise ImportFileError(path, lineno, short(str(e))) from None
     if record.id in first_line:
-        raise ImportFileError(path, lineno, f"id {record.id!r} already on line "
-                                            f"{first_line[record.id]}")
+        raise ImportFileError(path, lineno, short(f"id {record.id!r} already on line "
+                                                  f"{first_line[record.id]}"))
     first_line[record.id] = lineno
     return record
 

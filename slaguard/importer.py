@@ -4,6 +4,12 @@ All or nothing: the whole file is imported in one transaction; the first bad
 line stops the import with its line number and the store is left as it was.
 Results already in the record (same target, location and ts) are skipped, so
 importing a file twice never doubles anything.
+
+Whatever the file holds, the answer is a line number and a short reason: the
+file is read as bytes and each line decoded on its own (a text reader decodes
+ahead in blocks and would name a later line), no line may exceed
+``MAX_LINE_BYTES`` (``/dev/zero`` or a 64 MiB line must not fill memory or the
+message), and numbers that SQLite cannot hold are refused before they reach it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, BinaryIO, TextIO
 
 from slaguard.config import Config
 from slaguard.domain import InterchangeError, ProbeResult, from_interchange
@@ -23,6 +29,18 @@ from slaguard.store import SQLiteStore
 from slaguard.units import to_ms
 
 CHUNK = 5000
+# A result line is a few hundred bytes; 1 MiB leaves room for any honest line and
+# bounds what one line can cost in memory and time.
+MAX_LINE_BYTES = 1 << 20
+# An error quotes values from the line; past this it is cut, so a huge value
+# cannot flood a terminal or a log.
+MAX_MESSAGE_CHARS = 300
+DAY_MS = 86_400_000
+INT64_MAX = 2**63 - 1  # SQLite's INTEGER
+# The largest value each integer field may have; SQLite cannot store more than
+# INT64_MAX, and a probe lasting more than a day is a unit mistake, not a probe.
+_MAXIMA = {"duration_ms": DAY_MS, "bound_exceeded_ms": DAY_MS, "duration_us": DAY_MS * 1000,
+           "status_code": 999, "bytes": INT64_MAX, "cert_expiry": INT64_MAX}
 
 
 @dataclass(frozen=True)
@@ -73,15 +91,13 @@ def import_results(store: SQLiteStore, path: str | Path, known: Known,
     lines = added = dups = 0
     p = Path(path)
     try:
-        f = p.open(encoding="utf-8")
+        f = p.open("rb")
     except OSError as e:
         raise ImportFileError(str(p), 0, f"cannot read: {e.strerror}") from None
     with store.transaction() as db, f:
         chunk: list[ProbeResult] = []
-        for lineno, line in _lines(str(p), f):
-            if not line.strip():
-                continue
-            chunk.append(_parse(str(p), lineno, line, known))
+        for lineno, doc in json_lines(str(p), f):
+            chunk.append(_parse(str(p), lineno, doc, known))
             lines += 1
             if len(chunk) >= CHUNK:
                 stats = store.add_in(db, chunk, known.intervals)
@@ -96,21 +112,59 @@ def import_results(store: SQLiteStore, path: str | Path, known: Known,
     return ImportStats(lines, added, dups, time.monotonic() - t0)
 
 
-def _lines(path: str, f: TextIO) -> Iterator[tuple[int, str]]:
+def json_lines(path: str, f: BinaryIO) -> Iterator[tuple[int, Any]]:
+    """The JSON value of each non-blank line with its number (from 1), or
+    :class:`ImportFileError` naming the first line that is not one."""
+    for lineno, text in _lines(path, f):
+        if text.strip():
+            yield lineno, _json(path, lineno, text)
+
+
+def _lines(path: str, f: BinaryIO) -> Iterator[tuple[int, str]]:
     lineno = 0
-    try:
-        for lineno, line in enumerate(f, 1):
-            yield lineno, line
-    except UnicodeDecodeError as e:
-        raise ImportFileError(path, lineno + 1, f"not UTF-8: {e.reason}") from None
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        lineno += 1
+        body = raw[:-1] if raw.endswith(b"\n") else raw
+        if len(body) > MAX_LINE_BYTES:
+            raise ImportFileError(path, lineno, f"line longer than {MAX_LINE_BYTES:,} bytes "
+                                                "(1 MiB); is this a JSON Lines file?")
+        try:
+            yield lineno, body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ImportFileError(path, lineno,
+                                  f"not UTF-8: {e.reason} (byte {e.start + 1})") from None
 
 
-def _parse(path: str, lineno: int, line: str, known: Known) -> ProbeResult:
+def _json(path: str, lineno: int, text: str) -> Any:
     try:
-        doc = json.loads(line)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise ImportFileError(path, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise ImportFileError(path, lineno, "invalid JSON: nested too deeply") from None
+    except ValueError:  # Python's guard against quadratic int(): more than 4300 digits
+        raise ImportFileError(path, lineno, "invalid JSON: a number with more than "
+                                            f"{sys.get_int_max_str_digits()} digits") from None
+
+
+def short(message: str) -> str:
+    """``message``, cut to :data:`MAX_MESSAGE_CHARS` with the length it had."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}… ({len(message):,} characters)"
+
+
+def _in_range(r: ProbeResult) -> ProbeResult:
+    fields = [(key, getattr(r, key), top) for key, top in _MAXIMA.items()]
+    fields += [(f"phases_ms.{k}", v, DAY_MS) for k, v in r.phases_ms.items()]
+    for key, value, top in fields:
+        if value is not None and value > top:
+            raise InterchangeError(f"{key}: {value} is more than the largest allowed, {top}")
+    return r
+
+
+def _parse(path: str, lineno: int, doc: Any, known: Known) -> ProbeResult:
     try:
-        return from_interchange(doc, known.services, known.kinds, known.locations)
+        return _in_range(from_interchange(doc, known.services, known.kinds, known.locations))
     except InterchangeError as e:
-        raise ImportFileError(path, lineno, str(e)) from None
+        raise ImportFileError(path, lineno, short(str(e))) from None

@@ -23,6 +23,10 @@ from slaguard.config.schema_errors import format_path, schema_errors
 from slaguard.config.validate import check, warnings_for
 from slaguard.errors import ConfigError
 
+# A configuration is a few kilobytes (the reference one 5 KiB); past this a file is
+# not one, and reading it (about 0.2 s per 100 KiB of YAML, then the schema) must
+# stay well under 2 s.
+MAX_CONFIG_BYTES = 256 << 10
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -109,13 +113,32 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None,
     return cfg, warnings_for(cfg)
 
 
+def _read(p: Path) -> str:
+    """The file's text; :class:`ConfigError` when it cannot be read, is larger than
+    :data:`MAX_CONFIG_BYTES` (``-c /dev/zero`` must not fill memory) or is not UTF-8
+    (with the line and column of the first bad byte)."""
+    try:
+        with p.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError([f"{p}: cannot read: {e.strerror}"]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{p}: larger than {MAX_CONFIG_BYTES:,} bytes "
+                           f"({MAX_CONFIG_BYTES >> 10} KiB); a configuration is a few "
+                           "kilobytes"])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError([f"{p}: line {line}, byte {column}: not UTF-8: {e.reason} "
+                           "(save the file as UTF-8)"]) from None
+
+
 def load_config(path: str | os.PathLike[str],
                 env: Mapping[str, str] | None = None) -> tuple[Config, list[str]]:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError([f"{p}: cannot read: {e.strerror}"]) from None
+    text = _read(p)
     try:
         raw, repeats = yamldoc.load(text)
     except yaml.YAMLError as e:
@@ -124,7 +147,8 @@ def load_config(path: str | os.PathLike[str],
         mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError([f"{p}: {where}invalid YAML: {problem}"]) from None
+        what = "" if isinstance(e, yamldoc.Refused) else "invalid YAML: "
+        raise ConfigError([f"{p}: {where}{what}{problem}"]) from None
     try:
         cfg, warnings = parse_config(raw, env, p.parent)
     except ConfigError as e:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slaguard.config.schema import Config, FreshnessTarget
+from slaguard.config.schema import Config, FreshnessTarget, WebhookChannel
 from slaguard.units import format_duration
 
 Check = Callable[[Config], Iterator[str]]
@@ -106,6 +107,33 @@ def _incidents(cfg: Config) -> Iterator[str]:
     yield from _unknown("incidents.escalation", cfg.incidents.escalation, cfg.channels, "channel")
 
 
+def _has_userinfo(url: str) -> bool:
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:  # not a URL at all: the schema says so
+        return False
+
+
+def _one_authorization(path: str, url: str, headers: Iterable[str]) -> Iterator[str]:
+    """aiohttp refuses a request carrying both (the URL's user:password@ becomes an
+    Authorization header too): a webhook would fail every notification, a warm probe
+    every probe, and a cold one would silently drop the header."""
+    if not _has_userinfo(url):
+        return
+    for header in headers:
+        if header.lower() == "authorization":
+            yield (f"{path}.headers.{header}: cannot be combined with credentials in the "
+                   "url (user:password@); keep one of them")
+
+
+def _channels(cfg: Config) -> Iterator[str]:
+    for name, ch in cfg.channels.items():
+        if isinstance(ch, WebhookChannel):
+            yield from _one_authorization(f"channels.{name}", ch.url, ch.headers)
+    for i, t in enumerate(cfg.targets):
+        yield from _one_authorization(f"targets[{i}]", t.url, t.headers)
+
+
 def _descending(path: str, bounds: list[Any]) -> Iterator[str]:
     finite = [b for b in bounds if b is not None]
     if finite != sorted(finite, reverse=True):
@@ -127,15 +155,37 @@ def _compensation(cfg: Config) -> Iterator[str]:
     yield from _ascending("compensation.response.tiers", [hi for hi, _ in comp.response.tiers])
     yield from _ascending("compensation.data_loss.tiers", [hi for hi, _ in comp.data_loss.tiers])
     yield from _duplicates("customers", [c.id for c in cfg.customers], "id", "customer id")
-    tokens = [c.token for c in cfg.customers if c.token]
-    if len(tokens) != len(set(tokens)):
-        yield "customers: two customers share a token"
     for i, c in enumerate(cfg.customers):
         yield from _unknown(f"customers[{i}].services", c.services, cfg.services, "service")
 
 
+def _principal_tokens(cfg: Config) -> Iterator[tuple[str, str]]:
+    """(path, token) of every token that signs someone in: the server's (staff, and any
+    other ``server.*token`` such as a scrape token) and each customer's; empty is off."""
+    for name in type(cfg.server).model_fields:
+        value = getattr(cfg.server, name)
+        if name.endswith("token") and isinstance(value, str) and value.strip():
+            yield f"server.{name}", value.strip()
+    for i, c in enumerate(cfg.customers):
+        if c.token and c.token.strip():
+            yield f"customers[{i}].token", c.token.strip()
+
+
+def _tokens(cfg: Config) -> Iterator[str]:
+    """A token names exactly one principal: a customer's token equal to the staff token
+    would make that customer staff.  The token itself is never echoed."""
+    first: dict[str, str] = {}
+    for path, token in _principal_tokens(cfg):
+        if token in first:
+            yield (f"{path}: the same token as {first[token]}; every token must be unique "
+                   "(one token, one principal)")
+        else:
+            first[token] = path
+
+
 CHECKS: tuple[Check, ...] = (
     _timezone, _scheduling, _locations, _targets, _slos, _maintenance, _incidents, _compensation,
+    _tokens, _channels,
 )
 
 

@@ -132,3 +132,17 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
         import_results(store, latin, KNOWN)
     assert store.count() == 0
     store.close()
+
+
+def test_crlf_and_blank_lines_keep_their_numbers(tmp_path: Path) -> None:
+    """The file is read as bytes now: Windows line ends and blank lines still import, and
+    a bad line after them is still named by its own number."""
+    store = SQLiteStore(tmp_path / "s.db")
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b"\r\n".join([line(0).encode(), b"", b"  ", line(1).encode()]) + b"\r\n")
+    assert import_results(store, path, KNOWN).added == 2
+    path.write_bytes(b"\r\n".join([line(2).encode(), b"", b"{oops"]) + b"\r\n")
+    with pytest.raises(ImportFileError) as exc:
+        import_results(store, path, KNOWN)
+    assert exc.value.line == 3 and store.count() == 2
+    store.close()
