@@ -52,7 +52,22 @@ from alerting.notification import Priority
 from alerting.outbox import Rendering
 from alerting.service import AlertingService, incident_ids
 from alerting.store import IncidentRecord, LogEntry, MaintenanceRecord
-from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
+from slaguard.jsonapi import (
+    MAX_NAME,
+    MAX_TEXT,
+    bearer,
+    body,
+    error,
+    json_body,
+    labels,
+    opt_text,
+    path_id,
+    query_text,
+    reply,
+    same_secret,
+    text,
+    unauthorized,
+)
 from slo.model import MaintenanceSpec
 from slo.periods import Period, month_containing, parse_month, parse_rfc3339, rfc3339
 
@@ -71,6 +86,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _INCIDENT_ID = r"{id:(INC-)?[0-9]+}"
 MAX_LIST = 1000
+MAX_SERVICES = 100  # services one maintenance window names
 
 
 @dataclass
@@ -97,11 +113,10 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     return f"{h:016x}"
 
 
-def _labels(value: Any, where: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+def _labels(value: Any, where: str, max_value: int = 1000) -> dict[str, str]:
+    if not isinstance(value, dict):
         raise ValueError(f"{where}: expected an object of strings")
-    return dict(value)
+    return labels(value, where, max_value)
 
 
 def am_priority(labels: Mapping[str, str]) -> Priority:
@@ -125,7 +140,9 @@ def _am_change(alert: Any, i: int) -> SourceChange:
     if status not in ("firing", "resolved"):
         raise ValueError(f"{where}.status: expected firing or resolved, got {status!r}")
     labels = _labels(alert.get("labels"), f"{where}.labels")
-    annotations = _labels(alert.get("annotations") or {}, f"{where}.annotations")
+    # A description annotation may be a paragraph: values up to MAX_TEXT.
+    annotations = _labels({} if alert.get("annotations") is None else alert["annotations"],
+                          f"{where}.annotations", MAX_TEXT)
     fp = alert.get("fingerprint")
     fp = fp if isinstance(fp, str) and _HEX16.match(fp) else fingerprint(labels)
     service = labels.get("service") or labels.get("job") or "unknown"
@@ -141,7 +158,7 @@ def _am_change(alert: Any, i: int) -> SourceChange:
 def parse_alertmanager(doc: Any) -> list[SourceChange]:
     """Webhook v4 → source changes; unknown keys are ignored (newer Alertmanagers add some)."""
     if not isinstance(doc, dict):
-        raise ValueError("expected a JSON object")
+        raise ValueError("body: expected a JSON object")
     if doc.get("version") != "4":
         raise ValueError(f"version: expected \"4\", got {doc.get('version')!r}")
     alerts = doc.get("alerts")
@@ -237,30 +254,31 @@ def writes(handler: Handler) -> Handler:
 
 
 def _text(doc: Mapping[str, Any], key: str, default: str | None = None) -> str:
-    value = doc.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key}: required non-empty string")
-    return value.strip()
+    return text(doc, key, MAX_NAME if key == "by" else 1000, default)
 
 
 def _priority(value: Any) -> Priority:
-    if value not in Priority.__members__:
-        raise ValueError(f"priority: expected one of P1, P2, P3, P4, got {value!r}")
+    if not isinstance(value, str) or value not in Priority.__members__:
+        shown = value if isinstance(value, str | int | float | None) else type(value).__name__
+        raise ValueError(f"priority: expected one of P1, P2, P3, P4, got {str(shown)[:20]!r}")
     return Priority(value)
 
 
 def _incident_id(request: web.Request) -> int:
-    return int(request.match_info["id"].removeprefix("INC-"))
+    """The path's incident id; an id with more digits than any stored one is no incident."""
+    number = path_id(request, "INC-")
+    if number is None:
+        raise IncidentNotFound(f"no incident {request.match_info['id'][:40]}")
+    return number
 
 
 def _month(request: web.Request) -> Period | None:
-    value = request.query.get("month")
-    if not value:
-        return None
     try:
-        return parse_month(value, _api(request).timezone)
+        value = query_text(request, "month")
+        return None if value is None else parse_month(value, _api(request).timezone)
     except ValueError as e:
-        raise error(web.HTTPBadRequest, f"month: {e}") from None
+        raise error(web.HTTPBadRequest, f"month: {e}".replace("month: month: ", "month: ")
+                    ) from None
 
 
 def _service(api: AlertingApi, value: str) -> str:
@@ -320,24 +338,21 @@ async def _changed(request: web.Request, inc: IncidentRecord, status: int = 200)
 @writes
 async def create_incident(request: web.Request) -> web.Response:
     api, doc = _api(request), await body(request)
-    labels = _labels(doc.get("labels") or {}, "labels")
+    found = labels(doc.get("labels"))
     inc = await asyncio.to_thread(
         api.service.incidents.create, _service(api, _text(doc, "service")),
         _text(doc, "title"), _priority(doc.get("priority")), _text(doc, "by", "api"),
-        str(doc.get("summary") or ""), labels)
+        opt_text(doc, "summary", MAX_TEXT), found)
     return await _changed(request, inc, 201)
 
 
 def _note(doc: Mapping[str, Any]) -> str:
-    value = doc.get("note", "")
-    if not isinstance(value, str):
-        raise ValueError("note: expected a string")
-    return value.strip()
+    return opt_text(doc, "note", MAX_TEXT)
 
 
 async def _person_changes(request: web.Request, change: Callable[..., IncidentRecord]
                           ) -> web.Response:
-    doc = await body(request) if request.can_read_body else {}
+    doc = await body(request)
     inc = await asyncio.to_thread(change, _incident_id(request), _text(doc, "by", "api"),
                                   _note(doc))
     return await _changed(request, inc)
@@ -382,12 +397,12 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 
 def _window(api: AlertingApi, doc: Mapping[str, Any]) -> MaintenanceSpec:
-    window_id = str(doc.get("id") or f"MW-{uuid.uuid4().hex[:8]}")
+    window_id = opt_text(doc, "id", MAX_NAME) or f"MW-{uuid.uuid4().hex[:8]}"
     if not _NAME.match(window_id):
         raise ValueError("id: letters, digits and _.:- only")
     services = doc.get("services")
-    if not isinstance(services, list) or not services or not all(
-            isinstance(s, str) for s in services):
+    if not isinstance(services, list) or not services or len(services) > MAX_SERVICES or not all(
+            isinstance(s, str) and 0 < len(s) <= MAX_NAME for s in services):
         raise ValueError("services: expected a non-empty list of service names")
     start, end = parse_rfc3339(doc.get("start"), "start"), parse_rfc3339(doc.get("end"), "end")
     if end <= start:
@@ -395,7 +410,7 @@ def _window(api: AlertingApi, doc: Mapping[str, Any]) -> MaintenanceSpec:
     announced = doc.get("announced")
     return MaintenanceSpec(window_id, tuple(_service(api, s) for s in services), start, end,
                            None if announced is None else parse_rfc3339(announced, "announced"),
-                           str(doc.get("title") or ""))
+                           opt_text(doc, "title"))
 
 
 def _insert_window(api: AlertingApi, spec: MaintenanceSpec, by: str) -> MaintenanceRecord:
@@ -426,10 +441,13 @@ def _announce(api: AlertingApi, window_id: str, announced_ms: int) -> Maintenanc
 @writes
 async def announce_maintenance(request: web.Request) -> web.Response:
     api = _api(request)
-    doc = await body(request) if request.can_read_body else {}
+    doc = await body(request)
     at = doc.get("announced")
     announced = api.service.clock.now_ms() if at is None else parse_rfc3339(at, "announced")
-    record = await asyncio.to_thread(_announce, api, request.match_info["id"], announced)
+    window_id = request.match_info["id"]
+    if len(window_id) > MAX_NAME:
+        raise error(web.HTTPNotFound, f"no maintenance {window_id[:40]!r}…")
+    record = await asyncio.to_thread(_announce, api, window_id, announced)
     return reply({"maintenance": maintenance_json(record, api.timezone)})
 
 
@@ -439,11 +457,7 @@ async def announce_maintenance(request: web.Request) -> web.Response:
 @writes
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     api = _api(request)
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise ValueError("body: expected JSON") from None
-    changes = parse_alertmanager(doc)
+    changes = parse_alertmanager(await json_body(request))
     try:
         done = await asyncio.to_thread(api.service.apply, changes)
     except sqlite3.Error as e:

@@ -54,6 +54,7 @@ from alerting.outbox import (
     RetryPolicy,
 )
 from alerting.store import AlertingStore, IncidentRecord, OutboxRow, Tx
+from slaguard.records import Rejected
 from slo.model import MaintenanceSpec
 from slo.report import Report
 
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 INTERNAL_SERVICE = "slaguard"
 MONITORING_GAP = "monitoring_gap"
+BAD_RECORD = "bad_record"
 SELF_SOURCE = "self"
 # When this process started watching, kept so the next start measures its gap from it.
 _STARTED_KEY = "started_ms"
@@ -243,6 +245,34 @@ class AlertingService:
 
     def maintenance_windows(self) -> list[MaintenanceSpec]:
         return self.store.maintenance_windows()
+
+    def records_rejected(self, rejected: Sequence[Rejected]) -> IncidentRecord | None:
+        """Records evaluation leaves out (``slaguard.records``) as slaguard's own alert:
+        one incident (service ``slaguard``, source ``self``, rule ``bad_record``, P3
+        unless ``priorities`` says otherwise) with one source per record, so later rounds
+        that find the same records join it; restored once none is left out."""
+        now = self.clock.now_ms()
+        key = rules.incident_key(INTERNAL_SERVICE, BAD_RECORD)
+        wanted = {f"{SELF_SOURCE}:{BAD_RECORD}:{r.kind}:{r.id}": r for r in rejected}
+        with self.store.transaction() as tx:
+            inc = tx.open_incident(key)
+            firing = set() if inc is None else set(tx.firing_sources(inc.id))
+            for source in sorted(wanted.keys() - firing):
+                inc = self.incidents.fire(tx, self._bad_record_opening(wanted[source]), source,
+                                          now)
+            for source in sorted(firing - wanted.keys()):
+                inc = self.incidents.clear(tx, source, SELF_SOURCE, now)
+        if wanted.keys() != firing:
+            self.wake()
+        return inc
+
+    def _bad_record_opening(self, r: Rejected) -> Opening:
+        return Opening(
+            rules.incident_key(INTERNAL_SERVICE, BAD_RECORD), INTERNAL_SERVICE, BAD_RECORD,
+            self.settings.priority(BAD_RECORD),
+            "记录无法用于评估 / a record is left out of evaluation",
+            f"{r}：评估继续，但不含此记录，请更正或删除 / evaluation goes on without it; "
+            "correct or delete the record", SELF_SOURCE, {"kind": r.kind, "record": r.id})
 
     # -- the ticker ---------------------------------------------------------------------
 

@@ -55,8 +55,20 @@ from compensation.lifecycle import (
 from compensation.statements import UnknownCustomer
 from exporters.statement_pdf import CJKFontMissing
 from slaguard.config import Config
-from slaguard.jsonapi import bearer, body, error, reply, same_secret, unauthorized
-from slo.periods import rfc3339
+from slaguard.jsonapi import (
+    MAX_NAME,
+    bearer,
+    body,
+    error,
+    opt_text,
+    path_id,
+    query_int,
+    query_text,
+    reply,
+    same_secret,
+    unauthorized,
+)
+from slo.periods import MonthError, rfc3339
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CLAIM_ID = r"{id:(CLM-|clm-)?[0-9]+}"
@@ -74,8 +86,11 @@ class ClaimsApi:
     @classmethod
     def from_config(cls, cfg: Config, claims: ClaimService,
                     statements: StatementLifecycle) -> ClaimsApi:
+        # A token two customers share names neither (``principal``): left out here.
+        tokens = [c.token for c in cfg.customers if c.token]
         return cls(claims, statements, cfg.server.api_token,
-                   {c.token: c.id for c in cfg.customers if c.token})
+                   {c.token: c.id for c in cfg.customers
+                    if c.token and tokens.count(c.token) == 1})
 
     @property
     def timezone(self) -> str:
@@ -97,14 +112,16 @@ def principal(request: web.Request) -> Actor:
     api = _api(request)
     given = bearer(request)
     if given:
-        if api.api_token and same_secret(given, api.api_token):
-            return Actor("staff", "staff")
         # Every token is compared (no early exit): the time taken says nothing
-        # about which customer's token came close.
-        matched = [cid for token, cid in api.customer_tokens.items()
+        # about which one came close.  A token names exactly one principal: one that
+        # matched staff and a customer (check-config refuses that) is nobody's.
+        staff = bool(api.api_token) and same_secret(given, api.api_token or "")
+        matched = [Actor.of_customer(cid) for token, cid in api.customer_tokens.items()
                    if same_secret(given, token)]
-        if matched:
-            return Actor.of_customer(matched[0])
+        if staff:
+            matched.append(Actor("staff", "staff"))
+        if len(matched) == 1:
+            return matched[0]
     raise unauthorized()
 
 
@@ -117,14 +134,14 @@ async def _staff(request: web.Request) -> tuple[Actor, dict[str, Any]]:
     if principal(request).role != "staff":
         raise error(web.HTTPForbidden, "a staff step: customers may submit, see and confirm")
     doc = await body(request)
-    return Actor.staff(str(doc.get("by") or "")), doc
+    return Actor.staff(opt_text(doc, "by", MAX_NAME)), doc
 
 
 async def _acting(request: web.Request) -> tuple[Actor, dict[str, Any]]:
     """A customer as itself, or staff (named by ``by``) acting for a customer."""
     who = principal(request)
     doc = await body(request)
-    return (who if who.role == "customer" else Actor.staff(str(doc.get("by") or ""))), doc
+    return (who if who.role == "customer" else Actor.staff(opt_text(doc, "by", MAX_NAME))), doc
 
 
 def guarded(handler: Handler) -> Handler:
@@ -138,6 +155,8 @@ def guarded(handler: Handler) -> Handler:
             raise error(web.HTTPForbidden, str(e)) from None
         except (ClaimConflict, StatementLifecycleError) as e:
             raise error(web.HTTPConflict, str(e)) from None
+        except MonthError as e:  # the path's or the body's month
+            raise error(web.HTTPBadRequest, f"month: {e}") from None
         except ValueError as e:
             raise error(web.HTTPBadRequest, str(e)) from None
         except CJKFontMissing as e:  # the server's fault, not the request's: try again later
@@ -146,14 +165,19 @@ def guarded(handler: Handler) -> Handler:
 
 
 def _opt_text(doc: Mapping[str, Any], key: str) -> str:
-    value = doc.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key}: expected a string")
-    return (value or "").strip()
+    return opt_text(doc, key, MAX_NAME if key in ("customer", "month", "settlement") else 1000)
 
 
-def _claim_id(request: web.Request) -> str:
-    return request.match_info["id"]
+def claim_id(request: web.Request) -> str:
+    """The path's claim id (``CLM-7`` or ``7``); one with more digits than any stored id is
+    no claim (404), never a number the store cannot hold (shared with the portal)."""
+    raw = request.match_info["id"]
+    if path_id(request, "CLM-") is None:
+        raise ClaimNotFound(f"no claim {raw[:40]!r} (ids look like CLM-7)")
+    return raw
+
+
+_claim_id = claim_id
 
 
 def _claimreply(api: ClaimsApi, claim: Any, status: int = 200) -> web.Response:
@@ -166,9 +190,8 @@ def _claimreply(api: ClaimsApi, claim: Any, status: int = 200) -> web.Response:
 @guarded
 async def list_claims(request: web.Request) -> web.Response:
     api, who = _api(request), principal(request)
-    q = request.query
-    found = await asyncio.to_thread(api.claims.find, who, q.get("customer") or None,
-                                    q.get("month") or None, q.get("state") or None)
+    found = await asyncio.to_thread(api.claims.find, who, query_text(request, "customer"),
+                                    query_text(request, "month"), query_text(request, "state"))
     return reply({"claims": [claim_json(c, api.timezone) for c in found]})
 
 
@@ -177,11 +200,11 @@ async def submit(request: web.Request) -> web.Response:
     api, who = _api(request), principal(request)
     doc = await body(request)
     if who.role == "customer":
-        if doc.get("customer") not in (None, who.customer):
+        if _opt_text(doc, "customer") not in ("", who.customer):
             raise ClaimForbidden("a customer submits claims for itself only")
         customer = who.customer
     else:
-        who = Actor.staff(str(doc.get("by") or ""))
+        who = Actor.staff(opt_text(doc, "by", MAX_NAME))
         customer = _opt_text(doc, "customer")
         if not customer:
             raise ValueError("customer: required when staff submit for a customer")
@@ -269,12 +292,7 @@ def _statement_owner(request: web.Request) -> str:
 
 
 def _version(request: web.Request) -> int | None:
-    value = request.query.get("version")
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"version: expected a positive integer, got {value!r}")
-    return int(value)
+    return query_int(request, "version", None, 1, 10**9)
 
 
 def _download(r: Rendered) -> web.Response:
@@ -295,7 +313,7 @@ def _download(r: Rendered) -> web.Response:
 async def download_statement(request: web.Request) -> web.Response:
     api = _api(request)
     customer = _statement_owner(request)
-    fmt = request.query.get("format", "json")
+    fmt = query_text(request, "format", 16) or "json"
     rendered = await asyncio.to_thread(api.statements.render, customer,
                                        request.match_info["month"], fmt,
                                        api.claims.now_ms(), _version(request))

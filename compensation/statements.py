@@ -40,7 +40,9 @@ def statement_from_report(evaluator: Evaluator, report: Report, c: Customer, now
     cfg = evaluator.cfg
     # Imported tickets and slaguard's own incidents; an imported ticket with the
     # same id as one of ours is the same incident and wins (it may know data loss).
-    imported = incidents_for_period(cfg.storage.path, report.period)
+    # A ticket the statement cannot count is left out (logged, alerted), not fatal.
+    imported = evaluator.usable_incidents(incidents_for_period(cfg.storage.path, report.period),
+                                          f"imported {report.period.label}")
     ids = {i.id for i in imported}
     incidents = imported + [i for i in evaluator.incidents(report.period) if i.id not in ids]
     return build_statement(report, c, compensation_policy(cfg), incidents, now_ms)

@@ -47,7 +47,7 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,6 +62,7 @@ from slaguard.domain import PHASES, ProbeResult
 
 if TYPE_CHECKING:
     from slaguard.config.schema import InfluxDBExporter as InfluxDBConfig
+    from slaguard.store import SQLiteStore
     from slo.report import Report, ServiceReport
 
 log = logging.getLogger(__name__)
@@ -281,6 +282,7 @@ class InfluxExporter:
         self._kick = asyncio.Event()  # flush() → a lingering shipper
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._in_commit = False  # probe points spooled by the record's commits (feed_from)
         self._session: aiohttp.ClientSession | None = None
         self._limit = batch_size  # smaller while a refused batch is being halved
         self._suspect_end = 0  # last spool id of the batch being halved
@@ -297,8 +299,24 @@ class InfluxExporter:
 
     # -- producer side (event loop) -------------------------------------------------
 
+    def feed_from(self, store: SQLiteStore) -> None:
+        """Spool probe points inside the record's own commits (the spool lives in the
+        same file): a result is committed together with its point or not at all, so a
+        kill -9 between commit and sink cannot lose one.  ``observe`` then only counts."""
+        if Path(store.path).resolve() != Path(self.spool.path).resolve():
+            raise ValueError("the spool must live in the record's file to share its commits")
+        store.in_commit.append(self._spool_in_commit)
+        self._in_commit = True
+
+    def _spool_in_commit(self, db: sqlite3.Connection, results: Sequence[ProbeResult]) -> None:
+        self.spool.append_in(db, [probe_line(r) for r in results])
+
     def observe(self, results: list[ProbeResult]) -> None:
         """Pipeline sink: spool one ``probe`` point per committed result."""
+        if self._in_commit:  # spooled by the commit itself
+            self.spool.appended(len(results))
+            self._arrived.set()
+            return
         self._enqueue([probe_line(r) for r in results])
 
     def observe_report(self, report: Report) -> None:

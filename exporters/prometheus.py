@@ -8,6 +8,7 @@ blackbox data too.  slaguard's own metrics are prefixed ``slaguard_``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -210,3 +211,31 @@ class IncidentCollector(Collector):
             if s is not None and s.mttr_ms is not None:
                 mttr.add_metric([p], _s(s.mttr_ms))
         yield from (open_, mtta, mttr, breaches)
+
+
+class StoreBacklog(Protocol):
+    """What the store collector reads (slaguard.pipeline.ResultPipeline)."""
+
+    @property
+    def pending(self) -> int: ...
+
+    dropped: int
+
+
+class StoreCollector(Collector):
+    """The writer's backlog: results not yet in the record, and those it had to drop."""
+
+    def __init__(self, pipeline: StoreBacklog):
+        self.pipeline = pipeline
+
+    def collect(self) -> Iterator[Metric]:
+        waiting = GaugeMetricFamily(
+            "slaguard_store_uncommitted_results",
+            "Results not yet committed to the record (in memory and in storage.spill_dir)")
+        waiting.add_metric([], float(self.pipeline.pending))
+        dropped = CounterMetricFamily(
+            "slaguard_store_dropped_results",
+            "Results dropped past storage.buffer_results and the spill directory "
+            "(recorded as gaps)")
+        dropped.add_metric([], float(self.pipeline.dropped))
+        yield from (waiting, dropped)

@@ -127,6 +127,16 @@ class Spool:
 
         self._write(insert)
 
+    def append_in(self, db: sqlite3.Connection, lines: Sequence[str]) -> None:
+        """Queue ``lines`` within another connection's open transaction on the same file
+        (the record's commit); :meth:`appended` counts them once it has committed."""
+        db.executemany(f"INSERT INTO {self.queue_table} (line) VALUES (?)",
+                       [(line,) for line in lines])
+
+    def appended(self, n: int) -> None:
+        with self._lock:
+            self._size += n
+
     # -- consumer -----------------------------------------------------------------
 
     def peek(self, limit: int) -> Batch | None:

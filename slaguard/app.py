@@ -31,7 +31,12 @@ from compensation.claims_api import register_routes as register_claim_routes
 from compensation.lifecycle import MonthlyStatementJob, StatementLifecycle, run_every
 from compensation.statements import statement_from_report
 from exporters.influxdb import InfluxExporter
-from exporters.prometheus import IncidentCollector, ProbeCollector, SloCollector
+from exporters.prometheus import (
+    IncidentCollector,
+    ProbeCollector,
+    SloCollector,
+    StoreCollector,
+)
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard import eventloop, statuspage, workers
@@ -179,8 +184,13 @@ class App:
         if self.cfg.exporters.influxdb.enabled:
             self.influx = InfluxExporter.from_config(self.cfg.exporters.influxdb,
                                                      self.cfg.storage.path)
+            if self.cfg.storage.path != ":memory:":
+                self.influx.feed_from(self.store)
             sinks.append(self.influx)
-        self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=sinks)
+        self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=sinks,
+                                       buffer_results=self.cfg.storage.buffer_results,
+                                       spill_dir=self.cfg.storage.spill_dir)
+        self.registry.register(StoreCollector(self.pipeline))
         self.wiring = ProbeWiring(self.cfg, tuple(self.locations), self.probes,
                                   {loc: self._options(loc) for loc in self.locations},
                                   logging.getLogger().getEffectiveLevel())
@@ -225,7 +235,7 @@ class App:
     def web_app(self) -> web.Application:
         app = make_app(ServerDeps(store=self.store, registry=self.registry,
                                   started_ms=wall_ms(), now_ms=wall_ms,
-                                  evaluator=self.evaluator))
+                                  evaluator=self.evaluator, trouble=self.pipeline.trouble))
         register_routes(app, AlertingApi(self.alerting, self.cfg.server.api_token,
                                          self.cfg.timezone, self.cfg.services.keys()))
         statuspage.register_routes(app, statuspage.StatusPage(
@@ -242,10 +252,16 @@ class App:
         now = wall_ms()
         report = await asyncio.to_thread(self.evaluator.current, now)
         self.state.slo_report = report
+        # Pages first: nothing computed for the gauges below may hold back an alert.
+        await asyncio.to_thread(self.alerting.evaluate, report, self.state.snapshot())
         self.state.exposure = await asyncio.to_thread(self._exposure, report, now)
         if self.influx is not None:
             self.influx.observe_report(report)
-        await asyncio.to_thread(self.alerting.evaluate, report, self.state.snapshot())
+        await self._tell_rejected()
+
+    async def _tell_rejected(self) -> None:
+        """Records the evaluation left out (``slaguard.records``), as slaguard's own alert."""
+        await asyncio.to_thread(self.alerting.records_rejected, self.evaluator.rejected())
 
     def _exposure(self, report: slo.Report, now_ms: int) -> dict[str, Decimal]:
         return {c.id: statement_from_report(self.evaluator, report, c, now_ms).credits.total
@@ -261,6 +277,7 @@ class App:
                 try:
                     await asyncio.to_thread(self.alerting.evaluate, None,
                                             self.state.snapshot())
+                    await self._tell_rejected()
                 except Exception:
                     log.exception("alert rules failed too; trying again next round")
             await asyncio.sleep(seconds)

@@ -112,6 +112,48 @@ class InterchangeError(ValueError):
     """A line of the interchange format that cannot be accepted."""
 
 
+# -- ranges every stored field keeps (the API, the importers and the config share them) ---
+
+# An instant slaguard stores is in [2000-01-01, 2100-01-01) UTC: outside it is a typo or
+# a sentinel ("9999-12-31"), and far years overflow local-time arithmetic downstream.
+MIN_INSTANT_MS = 946_684_800_000
+MAX_INSTANT_MS = 4_102_444_800_000
+MIN_YEAR, MAX_YEAR = 2000, 2099
+
+
+def check_instant(ms: int, key: str) -> int:
+    """``ms`` when it lies between 2000 and 2100; ValueError naming ``key`` otherwise."""
+    if not MIN_INSTANT_MS <= ms < MAX_INSTANT_MS:
+        raise ValueError(f"{key}: must lie between 2000-01-01 and 2100-01-01 (UTC)")
+    return ms
+
+
+def check_year(year: int, key: str) -> int:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"{key}: the year must lie between {MIN_YEAR} and {MAX_YEAR}")
+    return year
+
+
+def check_span(start_ms: int, end_ms: int, key: str = "end") -> None:
+    """An interval that ends after it starts; ValueError naming ``key`` (the end)."""
+    if end_ms <= start_ms:
+        raise ValueError(f"{key}: must be after the start")
+
+
+def check_text(value: Any, key: str, max_len: int, required: bool = False) -> str:
+    """A string of at most ``max_len`` characters (stripped); '' when absent and optional."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise ValueError(f"{key}: required non-empty string")
+    if len(value) > max_len:
+        raise ValueError(f"{key}: at most {max_len} characters")
+    return value
+
+
 def format_ts(ts_ms: int, tz: Any = UTC) -> str:
     """RFC 3339 with offset and millisecond precision."""
     dt = datetime.fromtimestamp(ts_ms / 1000, tz=tz)

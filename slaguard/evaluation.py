@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Iterable
+from typing import TypeVar
 
 import slo
 from slaguard.config import Config
 from slaguard.policy import from_config
+from slaguard.records import (
+    CONFIGURED_MAINTENANCE,
+    INCIDENT,
+    MAINTENANCE,
+    RecordGuard,
+    Rejected,
+    usable_incidents,
+    usable_maintenance,
+    usable_timed,
+)
 from slaguard.store import SQLiteStore
 from slo.calendar import WorkingDayCalendar
 from slo.compensation import IncidentRecord
@@ -20,6 +31,8 @@ from slo.model import LatencyObjective, MaintenanceSpec
 
 # Results listed per broken latency bound (the rest are counted).
 MAX_LISTED = 50
+T = TypeVar("T")
+PRIORITIES = frozenset({"P1", "P2", "P3", "P4"})
 
 
 def latency_histograms(store: SQLiteStore, objectives: Iterable[LatencyObjective], from_ms: int,
@@ -41,7 +54,11 @@ def latency_histograms(store: SQLiteStore, objectives: Iterable[LatencyObjective
 class Evaluator:
     """``maintenance``: windows created at run time (the API), merged with the
     configured ones; ``incidents``: incidents of a period from the alerting
-    record, for statements."""
+    record, for statements.
+
+    Every record passes ``slaguard.records`` before the pure evaluator sees it: one
+    it cannot use is left out and logged once, and stays in ``rejected()`` (which
+    the runtime turns into slaguard's own alert) until it is corrected or deleted."""
 
     def __init__(self, cfg: Config, store: SQLiteStore, calendar: WorkingDayCalendar,
                  maintenance: Callable[[], Iterable[MaintenanceSpec]] = tuple,
@@ -50,10 +67,46 @@ class Evaluator:
         self.store = store
         self.calendar = calendar
         self.maintenance = maintenance
-        self.incidents = incidents
-        self.policy = from_config(cfg)
+        self._incidents = incidents
+        self.guard = RecordGuard()
+        policy = from_config(cfg)
+        configured, rejected = usable_maintenance(policy.maintenance, CONFIGURED_MAINTENANCE)
+        self.guard.update(CONFIGURED_MAINTENANCE, "", rejected)
+        self.policy = dataclasses.replace(policy, maintenance=tuple(configured))
         self._latency_targets = sorted({t for o in self.policy.latency for t in o.targets})
         self._freshness_targets = sorted({t for o in self.policy.freshness for t in o.targets})
+
+    def rejected(self) -> list[Rejected]:
+        """The records left out of evaluation now."""
+        return self.guard.current()
+
+    def windows(self) -> list[MaintenanceSpec]:
+        """The usable windows created at run time (the configured ones are in
+        ``policy.maintenance``)."""
+        # A store that cannot be read fails the round (retried next round): evaluating
+        # as if no window existed would page maintenance as an outage.
+        usable, rejected = usable_maintenance(self.maintenance())
+        self.guard.update(MAINTENANCE, "", rejected)
+        return usable
+
+    def usable_incidents(self, records: Iterable[IncidentRecord], scope: str
+                         ) -> list[IncidentRecord]:
+        """``records`` (all of ``scope``, e.g. one period's imported tickets) without
+        those a statement cannot count, which are left out and logged once."""
+        usable, rejected = usable_incidents(records, PRIORITIES)
+        self.guard.update(INCIDENT, scope, rejected)
+        return usable
+
+    def usable_shown(self, records: Iterable[T], scope: str) -> list[T]:
+        """Incidents of the alerting record as read for display (``scope``: who reads),
+        without those whose instants cannot be shown (left out, logged once)."""
+        usable, rejected = usable_timed(records, INCIDENT)
+        self.guard.update(INCIDENT, scope, rejected)
+        return usable
+
+    def incidents(self, period: slo.Period) -> list[IncidentRecord]:
+        """The usable incidents of ``period`` from the alerting record."""
+        return self.usable_incidents(self._incidents(period), f"alerting {period.label}")
 
     def latency(self, from_ms: int, to_ms: int, max_listed: int = MAX_LISTED
                 ) -> slo.LatencyHistograms:
@@ -68,7 +121,7 @@ class Evaluator:
         latency = self.latency(period.start_ms, until)
         freshness = self.store.recovery_points(self._freshness_targets, period.start_ms, until)
         policy = dataclasses.replace(
-            self.policy, maintenance=self.policy.maintenance + tuple(self.maintenance()))
+            self.policy, maintenance=self.policy.maintenance + tuple(self.windows()))
         return slo.build_report(policy, period, now_ms, series, calendar=self.calendar,
                                 latency=latency, services=services, burn=burn,
                                 max_listed=MAX_LISTED,

@@ -9,7 +9,10 @@ raised or returned as text.  One exception: a browser (``Accept`` preferring
 ``text/html``) asking outside ``/api/`` gets the page's own answer, so a person
 on /status or /portal sees a page, not JSON.  A request that is not HTTP at all
 (a malformed request line or header) is answered by aiohttp's protocol layer
-with a plain 400 before any route or middleware sees it.
+with a plain 400 before any route or middleware sees it, and logged as one
+WARNING a minute with a count (:class:`RejectionLog`), never a traceback per
+request.  Handlers read their input through ``slaguard.jsonapi``'s strict
+parsers, so bad input is a 4xx naming the field, never a 500.
 """
 
 from __future__ import annotations
@@ -20,20 +23,30 @@ import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 import slo
-from slaguard.domain import InterchangeError, parse_ts, to_interchange
+from slaguard.domain import to_interchange
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
-from slaguard.jsonapi import dumps, error, error_doc, reply
+from slaguard.jsonapi import (
+    dumps,
+    error,
+    error_doc,
+    query_instant,
+    query_int,
+    query_text,
+    reply,
+)
 from slaguard.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -48,23 +61,11 @@ class ServerDeps:
     started_ms: int
     now_ms: Callable[[], int]
     evaluator: Evaluator | None = None
+    # Why the service is degraded (e.g. the record cannot commit), or None.
+    trouble: Callable[[], str | None] = lambda: None
 
 
 DEPS: web.AppKey[ServerDeps] = web.AppKey("deps", ServerDeps)
-
-
-def _time_param(request: web.Request, name: str) -> int | None:
-    value = request.query.get(name)
-    if value is None or value == "":
-        return None
-    if value.isdigit():
-        return int(value)  # epoch milliseconds
-    try:
-        return parse_ts(value)
-    except InterchangeError:
-        raise error(web.HTTPBadRequest,
-                    f"{name}: expected RFC 3339 with offset or epoch milliseconds, got {value!r}"
-                    ) from None
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -81,22 +82,25 @@ async def metrics(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     uptime_s = (deps.now_ms() - deps.started_ms) // 1000
+    reason = deps.trouble()
+    if reason is not None:  # a 503 so load balancers and probes of slaguard see it
+        return web.json_response({"status": "degraded", "reason": reason,
+                                  "uptime_s": uptime_s}, status=503)
     return web.json_response({"status": "ok", "uptime_s": uptime_s})
 
 
 async def results(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    target = request.query.get("target") or None
-    frm, to = _time_param(request, "from"), _time_param(request, "to")
+    try:  # one strict parser per kind of input (slaguard.jsonapi): a 400 naming it
+        target, location = query_text(request, "target"), query_text(request, "location")
+        frm, to = query_instant(request, "from"), query_instant(request, "to")
+        limit = query_int(request, "limit", MAX_RESULTS)
+    except ValueError as e:
+        raise error(web.HTTPBadRequest, str(e)) from None
     if frm is not None and to is not None and to <= frm:
         raise error(web.HTTPBadRequest, "to: must be after from")
-    raw_limit = request.query.get("limit", str(MAX_RESULTS))
-    if not raw_limit.isdigit() or int(raw_limit) < 1:
-        raise error(web.HTTPBadRequest, f"limit: expected a positive integer, got {raw_limit!r}")
-    limit = min(int(raw_limit), MAX_RESULTS)
-    rows = await asyncio.to_thread(
-        deps.store.results, target, frm, to, request.query.get("location") or None, limit + 1
-    )
+    limit = min(limit or MAX_RESULTS, MAX_RESULTS)
+    rows = await asyncio.to_thread(deps.store.results, target, frm, to, location, limit + 1)
     truncated = len(rows) > limit
     return web.json_response({
         "results": [to_interchange(r) for r in rows[:limit]],
@@ -111,8 +115,11 @@ async def slo_report(request: web.Request) -> web.Response:
         raise error(web.HTTPNotFound, "no SLO evaluation configured")
     now = deps.now_ms()
     tz = deps.evaluator.policy.timezone
-    month = request.query.get("month") or slo.month_containing(now, tz).label
-    service = request.query.get("service") or None
+    try:
+        month = query_text(request, "month") or slo.month_containing(now, tz).label
+        service = query_text(request, "service")
+    except ValueError as e:
+        raise error(web.HTTPBadRequest, str(e)) from None
     if service is not None and service not in deps.evaluator.cfg.services:
         raise error(web.HTTPNotFound, f"service: no service named {service!r}")
     try:
@@ -196,15 +203,28 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if not _is_text_error(exc) or wants_page(request):
             raise
         return _as_json(request, exc.status, exc.text, exc, exc)
-    except Exception:
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            return _failed(request, e)
+        # /static/ with a path longer than a file name may be: no such file, not a fault.
         if wants_page(request):
-            raise  # aiohttp logs it and answers the browser
-        log.exception("%s %s failed", request.method, request.path)
-        return _as_json(request, 500, "internal error; the server's log has the details", None)
+            raise web.HTTPNotFound() from None
+        return _as_json(request, 404, f"no such file: {request.path[:100]}…", None)
+    except Exception as e:
+        return _failed(request, e)
     if _is_text_error(resp) and not wants_page(request):
         assert isinstance(resp, web.Response)
         return _as_json(request, resp.status, resp.text, resp)
     return resp
+
+
+def _failed(request: web.Request, exc: Exception) -> web.Response:
+    """A bug, not bad input: logged with its traceback (the path bounded: a client chooses
+    it), answered 500."""
+    if wants_page(request):
+        raise exc  # aiohttp logs it and answers the browser
+    log.exception("%s %s failed", request.method, request.path[:200])
+    return _as_json(request, 500, "internal error; the server's log has the details", None)
 
 
 def make_app(deps: ServerDeps) -> web.Application:
@@ -242,9 +262,52 @@ def listen_problem(host: str, port: int, e: OSError, setting: str = "server.list
     return f"cannot listen on {where}: {why} ({setting}; {fix})"
 
 
+class RejectionLog(logging.Filter):
+    """aiohttp's protocol layer logs every request it cannot parse (a bad request line or
+    header) with a traceback, from ``aiohttp.server``: any anonymous client could flood the
+    log.  This filter turns those into one WARNING per ``every_s`` with the count; any
+    other record (a handler's bug) passes unchanged."""
+
+    def __init__(self, every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.every_s, self.clock = every_s, clock
+        self.count = 0
+        self.last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        self.count += 1
+        now = self.clock()
+        if self.last is not None and now - self.last < self.every_s:
+            return False
+        record.msg = ("rejected %d malformed HTTP request(s) in the last %d s (last: %s); "
+                      "further ones are counted, one line per %d s")
+        why = " ".join(str(exc.message).split())[:200] or type(exc).__name__
+        record.args = (self.count, self.every_s, why, self.every_s)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        self.count, self.last = 0, now
+        return True
+
+
+def quiet_rejections(logger: logging.Logger | None = None) -> RejectionLog:
+    """Install the :class:`RejectionLog` filter on aiohttp's server logger, once."""
+    logger = logger or logging.getLogger("aiohttp.server")
+    for f in logger.filters:
+        if isinstance(f, RejectionLog):
+            return f
+    f = RejectionLog()
+    logger.addFilter(f)
+    return f
+
+
 async def serve(app: web.Application, host: str, port: int,
                 setting: str = "server.listen") -> web.AppRunner:
     """Listen on ``host:port``; :class:`ListenError` (after cleaning up) when it cannot."""
+    quiet_rejections()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -275,8 +275,9 @@ class DailyBars:
         return self.evaluator.policy
 
     def windows(self) -> tuple[MaintenanceSpec, ...]:
-        """Configured and API-created maintenance windows (config first, by id)."""
-        merged = {w.id: w for w in (*self.evaluator.maintenance(), *self.policy.maintenance)}
+        """Configured and API-created maintenance windows (config first, by id); only
+        those the evaluator can use (``Evaluator.windows``)."""
+        merged = {w.id: w for w in (*self.evaluator.windows(), *self.policy.maintenance)}
         return tuple(sorted(merged.values(), key=lambda w: (w.start_ms, w.id)))
 
     def bars(self, now_ms: int) -> dict[str, list[DayBar]]:
@@ -587,6 +588,9 @@ class StatusPage:
         with self.alerting.reading() as tx:
             open_ = tx.incidents(only_open=True, newest_first=True, limit=100)
             recent = tx.incidents(since, None, newest_first=True, limit=MAX_INCIDENTS)
+        # One that cannot be shown (an instant past 2100) is left out, not a 500.
+        open_ = self.evaluator.usable_shown(open_, "status page open")
+        recent = self.evaluator.usable_shown(recent, "status page recent")
         open_.sort(key=lambda i: i.priority.value)  # stable: newest first within a priority
         return public(open_, self.titles), public([i for i in recent if not i.is_open],
                                                   self.titles)

@@ -15,9 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from slaguard.domain import check_instant, check_year
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits only
+MAX_INSTANT_TEXT = 64  # longer than any RFC 3339 instant: not read any further
 
 
 def to_ms(dt: datetime) -> int:
@@ -38,15 +41,22 @@ def rfc3339(ms: int, tz: str) -> str:
 
 
 def parse_rfc3339(value: Any, key: str) -> int:
-    """An RFC 3339 instant with its offset (``Z`` allowed) as epoch ms; ``key``
-    names the field in the error."""
+    """An RFC 3339 instant with its offset (``Z`` allowed) between 2000 and 2100, as
+    epoch ms; ``key`` names the field in the error."""
+    if not isinstance(value, str) or len(value) > MAX_INSTANT_TEXT or not value.isascii():
+        shown = value if isinstance(value, str | int | float | None) else type(value).__name__
+        raise ValueError(f"{key}: expected an RFC 3339 string, got {str(shown)[:40]!r}")
     try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{key}: expected RFC 3339, got {value!r}") from None
     if dt.tzinfo is None:
         raise ValueError(f"{key}: a UTC offset is required, got {value!r}")
-    return to_ms(dt)
+    try:
+        ms = to_ms(dt)
+    except OverflowError:  # year 1 or 9999 with an offset leaves datetime's range
+        ms = -1
+    return check_instant(ms, key)
 
 
 def local_date(ms: int, tz: str) -> date:
@@ -93,11 +103,19 @@ def month(year: int, month_: int, tz: str) -> Period:
                   f"{year:04d}-{month_:02d}")
 
 
+class MonthError(ValueError):
+    """A month label that is not ``YYYY-MM`` in 2000-2099 (the caller knows which field)."""
+
+
 def parse_month(label: str, tz: str) -> Period:
     """``"2026-10"`` → that calendar month in ``tz`` (the CLI's ``--month``)."""
-    m = _MONTH.match(label.strip())
+    m = _MONTH.match(label.strip()) if len(label) <= 16 else None
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise ValueError(f"not a month: {label!r} (use YYYY-MM)")
+        raise MonthError(f"not a month: {label[:16]!r} (use YYYY-MM)")
+    try:
+        check_year(int(m.group(1)), "month")
+    except ValueError:
+        raise MonthError(f"not a month slaguard keeps: {label!r} (years 2000-2099)") from None
     return month(int(m.group(1)), int(m.group(2)), tz)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
@@ -141,6 +141,9 @@ class SQLiteStore:
         self._db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         schema.ensure(self._db, self.path)
         self._tx: TxWriter | None = None
+        # Called inside add()'s transaction with its results: a durable sink's spool
+        # is written in the same commit as the record, so no crash can fall between.
+        self.in_commit: list[Callable[[sqlite3.Connection, Sequence[ProbeResult]], None]] = []
 
     # -- connections ------------------------------------------------------------
 
@@ -184,7 +187,10 @@ class SQLiteStore:
         ``intervals`` maps target → interval in ms (the timeline needs it).
         """
         with self.transaction() as db:
-            return self.add_in(db, results, intervals)
+            stats = self.add_in(db, results, intervals)
+            for feed in self.in_commit:
+                feed(db, results)
+            return stats
 
     def add_in(self, db: sqlite3.Connection, results: Sequence[ProbeResult],
                intervals: dict[str, int]) -> AddStats:

@@ -60,8 +60,12 @@ async def test_bad_time_parameter_is_a_clear_400(tmp_path: Path,
     resp = await client.get("/api/v1/results", params={"from": "yesterday"})
     assert resp.status == 400
     assert "from: expected RFC 3339 with offset or epoch milliseconds" in await resp.text()
-    resp = await client.get("/api/v1/results", params={"from": "2000", "to": "1000"})
+    resp = await client.get("/api/v1/results", params={"from": "1767225600000",
+                                                       "to": "1767225500000"})
     assert resp.status == 400 and "to: must be after from" in await resp.text()
+    # An instant slaguard keeps lies between 2000 and 2100 (issue 14).
+    resp = await client.get("/api/v1/results", params={"from": "2000"})
+    assert resp.status == 400 and "from: must lie between 2000" in await resp.text()
 
 
 async def test_metrics_and_healthz(tmp_path: Path, aiohttp_client: ClientFactory) -> None:
