@@ -36,7 +36,6 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -49,7 +48,7 @@ from slaguard.errors import SlaguardError
 from slaguard.store.db import TableStore
 from slo.availability import Outage
 from slo.periods import Period, local_date, parse_rfc3339, rfc3339
-from slo.statement import CLAIM_WINDOW_DAYS
+from slo.statement import claim_deadline
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -413,11 +412,6 @@ def overlapping_outages(outages: Sequence[Outage], service: str, start_ms: int, 
     return out
 
 
-def claim_deadline(period: Period) -> date:
-    """The last day a claim for ``period`` may be submitted (the statement's deadline)."""
-    last_day = local_date(period.end_ms, period.timezone) - timedelta(days=1)
-    return last_day + timedelta(days=CLAIM_WINDOW_DAYS)
-
 
 def statement_attachment(v: ArchivedVersion) -> dict[str, Any]:
     doc = v.doc()
@@ -599,14 +593,14 @@ class ClaimService:
         assert claim is not None
         return claim
 
-    @staticmethod
-    def _check_window(period: Period, now_ms: int) -> None:
+    def _check_window(self, period: Period, now_ms: int) -> None:
         if now_ms < period.start_ms:
             raise ValueError(f"month: {period.label} has not begun")
-        deadline = claim_deadline(period)
+        days = self.statements.claim_window_days
+        deadline = claim_deadline(period, days)
         if local_date(now_ms, period.timezone) > deadline:
             raise ClaimConflict(f"the claim window for {period.label} closed on {deadline} "
-                                f"({CLAIM_WINDOW_DAYS} days after the month's last day)")
+                                f"({days} days after the month's last day)")
 
     # -- steps 2 to 6 and rejection ----------------------------------------------------------
 

@@ -154,6 +154,10 @@ class StatementLifecycle:
     def timezone(self) -> str:
         return self.evaluator.policy.timezone
 
+    @property
+    def claim_window_days(self) -> int:
+        return self.evaluator.cfg.compensation.claim_window_days
+
     def period(self, month: str) -> Period:
         return parse_month(month, self.timezone)
 

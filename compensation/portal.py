@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,10 +64,10 @@ from compensation.claims import (
     ClaimNotFound,
     ClaimService,
     EvidenceFile,
-    claim_deadline,
     claim_json,
     evidence_file,
 )
+from compensation.claims_api import claim_id as checked_claim_id
 from compensation.claims_api import file_response
 from compensation.statements import make_statement
 from exporters.statements import RENDERERS
@@ -74,14 +75,18 @@ from probes.base import wall_ms
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
+from slaguard.jsonapi import MAX_TOKEN, bearer, same_secret
+from slaguard.jsonapi import form as form_fields
 from slaguard.web import Pair, add_static, html_response
 from slo.periods import local_date, month_containing, parse_month
-from slo.statement import CLAIM_WINDOW_DAYS
+from slo.statement import claim_deadline
 
 TEMPLATES = (Path(__file__).parent / "templates",)
 COOKIE = "slaguard_portal"
 CSRF_FIELD = "csrf"
 SESSION_TTL_MS = 8 * 3600 * 1000
+MAX_SESSION = 512  # "customer.expiry.signature" is well under this
+_EXPIRY = re.compile(r"[0-9]{1,15}")  # epoch ms, ASCII digits
 MONTH = r"{month:\d{4}-\d{2}}"
 CLAIM_ID = r"{id:CLM-[0-9]+}"
 FORMATS: Mapping[str, tuple[str, str]] = {  # format → (content type, disposition)
@@ -148,9 +153,9 @@ LABELS: Mapping[str, Pair] = {
                    "PDF, PNG, JPEG or text (.txt, .log, .csv)."),
     "submit": ("提交申请", "Submit the claim"),
     "no_claimable": ("目前没有可以申请的月份：每月只能有一份进行中的申请，"
-                     f"申请期为该月结束后 {CLAIM_WINDOW_DAYS} 天内。",
+                     "申请期为该月结束后 {days} 天内。",
                      "No month can be claimed now: one live claim a month, within "
-                     f"{CLAIM_WINDOW_DAYS} days after the month ends."),
+                     "{days} days after the month ends."),
     "not_submitted": ("申请未提交：", "The claim was not submitted:"),
     "refiles": ("如需附文件，请重新选择。", "Please choose the files again."),
     "not_done": ("操作未完成：", "Not done:"),
@@ -348,18 +353,26 @@ class Portal:
         return [c for c in self.evaluator.cfg.customers if c.token]
 
     def by_token(self, token: str) -> Customer | None:
-        found = None
-        for c in self.customers():  # compare with every token: no early exit to time
-            if hmac.compare_digest((c.token or "").encode(), token.encode()) and found is None:
-                found = c
-        return found
+        if len(token) > MAX_TOKEN:
+            return None
+        # Compare with every token (no early exit to time).  A token names exactly one
+        # principal: one that is also staff's or another customer's signs nobody in.
+        found = [c for c in self.customers() if same_secret(token, c.token or "")]
+        staff = self.evaluator.cfg.server.api_token
+        if staff and same_secret(token, staff):
+            return None
+        return found[0] if len(found) == 1 else None
 
     def session(self, customer: Customer) -> str:
         return sign(customer, self.now_ms() + self.session_ttl_ms)
 
     def from_session(self, value: str) -> Customer | None:
+        # A cookie we issued is short and ASCII ("id.expiry.hex"): anything else (an
+        # oversize or non-ASCII cookie, a 5 000-digit expiry) is no session, not a crash.
+        if len(value) > MAX_SESSION or not value.isascii():
+            return None
         parts = value.rsplit(".", 2)
-        if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) <= self.now_ms():
+        if len(parts) != 3 or not _EXPIRY.fullmatch(parts[1]) or int(parts[1]) <= self.now_ms():
             return None
         for c in self.customers():
             if c.id == parts[0] and hmac.compare_digest(sign(c, int(parts[1])), value):
@@ -367,10 +380,9 @@ class Portal:
         return None
 
     def authenticate(self, request: web.Request) -> Customer | None:
-        header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, token = header.partition(" ")
-            return self.by_token(token.strip()) if scheme.lower() == "bearer" else None
+        if request.headers.get("Authorization", ""):
+            token = bearer(request)  # '' for another scheme or one that cannot be a token
+            return self.by_token(token) if token else None
         cookie = request.cookies.get(COOKIE)
         return None if cookie is None else self.from_session(cookie)
 
@@ -388,6 +400,16 @@ class Portal:
             period = month_containing(period.end_ms, tz)
         return labels[::-1]
 
+    @property
+    def claim_window_days(self) -> int:
+        return self.evaluator.cfg.compensation.claim_window_days
+
+    def labels(self) -> Mapping[str, Pair]:
+        """The page's labels, the configured claim window written into them."""
+        zh, en = LABELS["no_claimable"]
+        days = self.claim_window_days
+        return {**LABELS, "no_claimable": (zh.format(days=days), en.format(days=days))}
+
     def claimable(self, customer: Customer, months: Sequence[str],
                   claims: Sequence[Mapping[str, Any]]) -> list[str]:
         """Months the customer may claim now: begun, window open, no live claim."""
@@ -397,7 +419,8 @@ class Portal:
         out = []
         for label in months:
             period = parse_month(label, tz)
-            if label not in live and period.start_ms <= now and claim_deadline(period) >= today:
+            if label not in live and period.start_ms <= now \
+                    and claim_deadline(period, self.claim_window_days) >= today:
                 out.append(label)
         return out
 
@@ -479,7 +502,7 @@ async def _home(request: web.Request, portal: Portal, customer: Customer, status
     monitoring = await asyncio.to_thread(portal.monitoring, customer) \
         if current in months else None
     return _private(html_response(
-        "portal.html.j2", status=status, folders=TEMPLATES, L=LABELS, customer=customer,
+        "portal.html.j2", status=status, folders=TEMPLATES, L=portal.labels(), customer=customer,
         months=months, current=current, formats=list(FORMATS), claims=rows, columns=columns,
         claims_on=portal.claims is not None, monitoring=monitoring,
         claimable=claimable, default_month=next((m for m in claimable if m != current),
@@ -496,14 +519,21 @@ async def portal_home(request: web.Request) -> web.Response:
     return await _home(request, portal, customer)
 
 
+async def _form(request: web.Request) -> dict[str, str]:
+    """The posted form's text fields; 400 (not a crash) for a body that is no form."""
+    try:
+        return await form_fields(request)
+    except ValueError as e:
+        raise web.HTTPBadRequest(text=f"400: {e}") from None
+
+
 def _secure(request: web.Request) -> bool:
     return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
 
 
 async def login(request: web.Request) -> web.Response:
     portal = request.app[PORTAL_KEY]
-    form = await request.post()
-    token = form.get("token")
+    token = (await _form(request)).get("token")
     customer = portal.by_token(token) if isinstance(token, str) and token else None
     if customer is None:
         return _login_page(error=True)
@@ -517,7 +547,7 @@ async def logout(request: web.Request) -> web.Response:
     portal = request.app[PORTAL_KEY]
     customer = portal.authenticate(request)
     if customer is not None:  # ending a live session takes that session's form token
-        _check_post(request, customer, await request.post())
+        _check_post(request, customer, await _form(request))
     resp = web.Response(status=303, headers={"Location": "/portal"})
     resp.del_cookie(COOKIE, path="/portal")
     return _private(resp)
@@ -592,8 +622,15 @@ async def read_form(request: web.Request) -> ClaimForm:
         raise web.HTTPRequestEntityTooLarge(MAX_FORM_BYTES, request.content_length)
     form = ClaimForm()
     if request.content_type != "multipart/form-data":
-        form.fields = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        form.fields = await _form(request)
         return form
+    try:
+        return await _read_multipart(request, form)
+    except ValueError as e:  # no boundary, a wrong one, a part cut short
+        raise web.HTTPBadRequest(text=f"400: body: not a form ({str(e)[:80]})") from None
+
+
+async def _read_multipart(request: web.Request, form: ClaimForm) -> ClaimForm:
     reader = await request.multipart()
     for _ in range(64):  # the form has a handful of fields; more is not our form
         part = await reader.next()
@@ -679,7 +716,7 @@ async def _claim_page(request: web.Request, portal: Portal, customer: Customer,
     assert portal.claims is not None
     try:
         doc = await asyncio.to_thread(_claim_doc, portal.claims, customer,
-                                      request.match_info["id"])
+                                      checked_claim_id(request))
     except ClaimNotFound as e:
         raise web.HTTPNotFound(text=f"404: {e}") from None
     except ClaimForbidden as e:
@@ -709,11 +746,12 @@ async def confirm_claim(request: web.Request) -> web.Response:
     portal, customer = _claims_customer(request)
     if customer is None or portal.claims is None:
         return _unauthorized()
-    fields = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    fields = await _form(request)
     _check_post(request, customer, fields)
     claim_id = request.match_info["id"]
     try:
-        await asyncio.to_thread(portal.claims.confirm, claim_id, Actor.of_customer(customer.id),
+        await asyncio.to_thread(portal.claims.confirm, checked_claim_id(request),
+                                Actor.of_customer(customer.id),
                                 fields.get("settlement") or None)
     except ClaimNotFound as e:
         raise web.HTTPNotFound(text=f"404: {e}") from None
@@ -727,7 +765,7 @@ async def claim_file(request: web.Request) -> web.Response:
     if customer is None or portal.claims is None:
         return _unauthorized()
     try:
-        f, data = await asyncio.to_thread(portal.claims.file, request.match_info["id"],
+        f, data = await asyncio.to_thread(portal.claims.file, checked_claim_id(request),
                                           int(request.match_info["n"]),
                                           Actor.of_customer(customer.id))
     except ClaimNotFound as e:

@@ -134,6 +134,7 @@ def compensation_policy(cfg: Config) -> CompensationPolicy:
         linear_factor=c.availability.linear_factor,
         interruption=c.interruption,
         interruption_refund=c.interruption_refund,
+        claim_window_days=c.claim_window_days,
         response_combine=c.response.combine,
         response_tiers=tuple(c.response.tiers),
         respond_ms={p: int(v.respond.total_seconds()) * 1000

@@ -112,6 +112,7 @@ class CompensationPolicy:
     # availability credit is paid); when_objective_missed: only in a month whose
     # objective is missed.
     interruption_refund: Literal["always", "when_objective_missed"] = "always"
+    claim_window_days: int = 60  # after the month's last day, as Tencent
     response_combine: Literal["worst", "sum"] = "worst"
     # (lateness ≤ % of the standard, credit %)
     response_tiers: tuple[tuple[Decimal | None, Decimal], ...] = (

@@ -42,7 +42,6 @@ from slo.maintenance import MaintenanceAssessment
 from slo.periods import Period, local_date, rfc3339
 from slo.report import Report, ServiceReport, TargetSummary
 
-CLAIM_WINDOW_DAYS = 60  # after the month's last day, as Tencent; the customer confirms within it
 FEE_BASIS = "contracted monthly service fee"
 HASH_METHOD = ("sha256 over the canonical JSON of this document without hash "
                "(sorted keys, no whitespace, UTF-8)")
@@ -155,9 +154,14 @@ def _touching(assessments: Iterable[MaintenanceAssessment], period: Period
                  if a.window.end_ms > period.start_ms and a.window.start_ms < period.end_ms)
 
 
-def _claim(period: Period, now_ms: int, total: Decimal, window_days: int) -> Claim:
+def claim_deadline(period: Period, window_days: int) -> date:
+    """The last day a claim for ``period`` may be made: ``window_days`` after its last."""
     last_day = local_date(period.end_ms, period.timezone) - timedelta(days=1)
-    deadline = last_day + timedelta(days=window_days)
+    return last_day + timedelta(days=window_days)
+
+
+def _claim(period: Period, now_ms: int, total: Decimal, window_days: int) -> Claim:
+    deadline = claim_deadline(period, window_days)
     status: ClaimStatus
     if not period.is_complete(now_ms):
         status = "provisional"
@@ -198,8 +202,7 @@ def _ongoing_reviews(services: Iterable[ServiceStatement], complete: bool) -> li
 
 
 def build_statement(report: Report, customer: CustomerTerms, policy: CompensationPolicy,
-                    incidents: Iterable[IncidentRecord], now_ms: int, *,
-                    claim_window_days: int = CLAIM_WINDOW_DAYS) -> Statement:
+                    incidents: Iterable[IncidentRecord], now_ms: int) -> Statement:
     """The statement of ``customer`` for ``report.period``.
 
     ``report`` must cover the customer's services; ``incidents`` may be every
@@ -227,7 +230,7 @@ def build_statement(report: Report, customer: CustomerTerms, policy: Compensatio
         policy=policy, period=period, now_ms=now_ms, fee=customer.monthly_fee,
         days_in_month=days, services=services, credits=credits,
         settlement=_settlement(policy, credits.total, customer.monthly_fee, days),
-        claim=_claim(period, now_ms, credits.total, claim_window_days),
+        claim=_claim(period, now_ms, credits.total, policy.claim_window_days),
         reviews=tuple(reviews),
     )
 

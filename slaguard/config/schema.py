@@ -365,6 +365,9 @@ class Compensation(Strict):
     # The standard's 计划外中断 refund is unconditional, and a term the provider drafted
     # is read in the customer's favour (Civil Code art. 498): every month by default.
     interruption_refund: Literal["always", "when_objective_missed"] = "always"
+    # Days after the month's last day within which a claim may be made (printed on
+    # every statement with its deadline).
+    claim_window_days: Annotated[int, Field(ge=1, le=3650)] = 60
     response: ResponseCredit = ResponseCredit()
     data_loss: DataLossCredit = DataLossCredit()
     cap: Percent = Decimal(100)
@@ -387,6 +390,13 @@ class Customer(Strict):
 
 class Storage(Strict):
     path: str = "data/slaguard.db"
+    # While the record cannot commit (a full disk), results wait in memory up to this
+    # many (about an hour at ~14 results/s, ~50 MB), then in spill_dir, then are
+    # dropped and recorded as a gap.
+    buffer_results: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
+    # Where results beyond the memory buffer wait (fsynced JSONL), best on another
+    # disk than `path`; unset: none.
+    spill_dir: str | None = None
 
 
 def _public_url(value: object) -> object:

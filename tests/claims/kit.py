@@ -56,7 +56,8 @@ AFTER = at("11-06 09:00")
 BEFORE = at("11-05 23:59")
 
 
-def config_dict(db: Path, api_token: str | None = STAFF_TOKEN) -> dict[str, Any]:
+def config_dict(db: Path, api_token: str | None = STAFF_TOKEN,
+                claim_window_days: int = 60) -> dict[str, Any]:
     return {
         "version": 1, "timezone": TZ, "location": "shanghai",
         "storage": {"path": str(db)},
@@ -73,7 +74,7 @@ def config_dict(db: Path, api_token: str | None = STAFF_TOKEN) -> dict[str, Any]
         ],
         "incidents": {"priorities": {"P1": {"respond": "15m"}, "P2": {"respond": "30m"},
                                      "P3": {"respond": "2h"}, "P4": {"respond": "8h"}}},
-        "compensation": {"policy_version": "2026.1",
+        "compensation": {"policy_version": "2026.1", "claim_window_days": claim_window_days,
                          "settlement": ["fee_reduction", "extension"]},
         "customers": [
             {"id": "acme", "name": "某某建设集团有限公司", "monthly_fee": "12000.00",

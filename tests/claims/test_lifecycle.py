@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from compensation.archive import FORMATS, render_document, render_live
+from compensation.claims import Actor, ClaimConflict
 from compensation.lifecycle import (
     MonthlyStatementJob,
     NoSuchVersion,
@@ -252,3 +253,21 @@ async def test_run_every_keeps_running_after_a_failed_run(w: kit.World) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert w.archive.frozen_customers("2026-10") == {"acme", "globex"}
+
+
+def test_the_claim_window_is_a_policy_setting(template: Path, tmp_path: Path) -> None:
+    """compensation.claim_window_days: 30.  October's last day is 10-31, so the window
+    closes on 11-30: the statement prints that deadline, a claim on 11-30 is taken and
+    one on 12-01 refused, naming the date and the 30 days."""
+    w = kit.world(template, tmp_path, now=kit.at("11-30 12:00"), claim_window_days=30)
+    try:
+        doc = json.loads(w.lifecycle.render("acme", "2026-10", "json", w.clock.now).body)
+        assert doc["claim"]["deadline"] == "2026-11-30" and doc["claim"]["window_days"] == 30
+        staff = Actor.staff("ops")
+        w.claims.submit(w.claims.new_claim("acme", "2026-10", "outage", [], None, None), staff)
+        w.clock.now = kit.at("12-01 00:00")
+        with pytest.raises(ClaimConflict, match=r"closed on 2026-11-30 \(30 days after"):
+            w.claims.submit(w.claims.new_claim("globex", "2026-10", "outage", [], None, None),
+                            staff)
+    finally:
+        w.close()

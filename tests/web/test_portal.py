@@ -223,3 +223,11 @@ def test_sessions_expire_and_cannot_be_forged(evaluator: Evaluator) -> None:
     assert portal.from_session("acme") is None
     rotated = acme.model_copy(update={"token": "acme-new-token"})
     assert sign(rotated, int(expires)) != good  # a new token ends every session
+
+
+def test_the_claim_window_in_the_portal_is_the_configured_one(evaluator: Evaluator) -> None:
+    cfg = evaluator.cfg.model_copy(update={"compensation": evaluator.cfg.compensation.model_copy(
+        update={"claim_window_days": 45})})
+    portal = Portal(Evaluator(cfg, evaluator.store, evaluator.calendar), now_ms=lambda: sc.NOW)
+    zh, en = portal.labels()["no_claimable"]
+    assert "申请期为该月结束后 45 天内" in zh and "within 45 days after the month ends" in en
