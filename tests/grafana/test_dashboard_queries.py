@@ -29,6 +29,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,11 @@ async def test_every_panel_query_parses_and_returns_data(tmp_path: Path) -> None
     tls_port, ca_file = await tls_site(runner, tmp_path)
     port = free_port()
     cfg = with_tls_target(demo_config(url, port, tmp_path / "data", SPEED), tls_port, ca_file)
+    # The incident clocks are the test's (it acknowledges and restores by hand): the demo's
+    # short ones would let the next cycle's outage re-open a restored incident, so MTTR
+    # could have no data at the moment Prometheus is asked.
+    cfg = cfg.model_copy(update={"incidents": cfg.incidents.model_copy(update={
+        "restore_after": timedelta(hours=1), "auto_resolve_after": timedelta(hours=1)})})
     (tmp_path / "data").mkdir()
     app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)
     await app.start()
