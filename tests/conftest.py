@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -76,3 +77,20 @@ def require_cjk_font() -> None:
         if REQUIRE_INTEGRATION:
             pytest.fail(f"SLAGUARD_REQUIRE_INTEGRATION=1 but {message}")
         pytest.skip(message)
+
+
+def api_config(tmp: Path, staff_token: str, customer_token: str = "acme-token"
+               ) -> dict[str, Any]:
+    """The smallest configuration with every API route on: one service, one target
+    nobody listens on, staff and one customer (acme) with their tokens, no workers."""
+    return {
+        "version": 1,
+        "storage": {"path": str(tmp / "slaguard.db")},
+        "server": {"api_token": staff_token},
+        "scheduling": {"workers": 0},
+        "services": {"core": {"availability": "99.9%"}},
+        "targets": [{"name": "web", "service": "core", "kind": "http",
+                     "url": "http://127.0.0.1:9/"}],
+        "customers": [{"id": "acme", "name": "Acme", "monthly_fee": "100.00",
+                       "services": ["core"], "token": customer_token}],
+    }

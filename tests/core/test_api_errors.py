@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from slaguard.app import App
 from slaguard.config import parse_config
 from slaguard.server import wants_page
+from tests.conftest import api_config
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
 STAFF = "staff-token-for-tests"
@@ -28,17 +29,7 @@ JSON = "application/json"
 @pytest.fixture
 async def client(tmp_path: Path, aiohttp_client: ClientFactory
                  ) -> AsyncIterator[TestClient[Any, Any]]:
-    cfg, _ = parse_config({
-        "version": 1,
-        "storage": {"path": str(tmp_path / "slaguard.db")},
-        "server": {"api_token": STAFF},
-        "scheduling": {"workers": 0},
-        "services": {"core": {"availability": "99.9%"}},
-        "targets": [{"name": "web", "service": "core", "kind": "http",
-                     "url": "http://127.0.0.1:9/"}],
-        "customers": [{"id": "acme", "name": "Acme", "monthly_fee": "100.00",
-                       "services": ["core"], "token": "acme-token"}],
-    }, env={})
+    cfg, _ = parse_config(api_config(tmp_path, STAFF), env={})
     app = App(cfg, serve_http=False)
     web_app = app.web_app()
 

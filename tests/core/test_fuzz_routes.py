@@ -24,7 +24,6 @@ import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +35,7 @@ from hypothesis import strategies as st
 from slaguard.app import App
 from slaguard.config import parse_config
 from slaguard.server import RejectionLog, quiet_rejections, serve
+from tests.conftest import api_config
 
 STAFF = "staff-token-for-fuzz"
 CUSTOMER = "acme-token-for-fuzz"
@@ -86,24 +86,11 @@ class Site:
         return status, ctype, data
 
 
-def _config(tmp: Path) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "storage": {"path": str(tmp / "slaguard.db")},
-        "server": {"api_token": STAFF},
-        "scheduling": {"workers": 0},
-        "services": {"core": {"availability": "99.9%"}},
-        "targets": [{"name": "web", "service": "core", "kind": "http",
-                     "url": "http://127.0.0.1:9/"}],
-        "customers": [{"id": "acme", "name": "Acme", "monthly_fee": "100.00",
-                       "services": ["core"], "token": CUSTOMER}],
-    }
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    cfg, _ = parse_config(_config(tmp), env={})
+    cfg, _ = parse_config(api_config(tmp, STAFF, CUSTOMER), env={})
     loop = asyncio.new_event_loop()
     logged = Tracebacks()
     logging.getLogger().addHandler(logged)
