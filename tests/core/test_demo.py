@@ -10,22 +10,21 @@ import pytest
 from demo.platform import LOCATIONS
 from slaguard.cli.demo import run_demo
 from slaguard.domain import ErrorClass, Outcome
-from tests.conftest import free_port
 
 
 async def test_demo_shows_the_scripted_outage_from_every_location(
         tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_port()
     seen: dict[str, object] = {}
 
     async def inspect(app: object) -> None:
-        seen["app"] = app
+        seen["app"], seen["url"] = app, app.url  # type: ignore[attr-defined]
 
     # 30× speed: the 420 s fault cycle takes 14 s, probes run every second.
-    await run_demo(port=port, data_dir=tmp_path / "demo", duration_s=6.5, speed=30,  # type: ignore[operator]
+    # Port 0: the kernel's choice, no race with the probes' own ephemeral ports.
+    await run_demo(port=0, data_dir=tmp_path / "demo", duration_s=6.5, speed=30,  # type: ignore[operator]
                    on_ready=inspect)
     out = capsys.readouterr().out
-    assert f"metrics       http://127.0.0.1:{port}/metrics" in out
+    assert f"metrics       {seen['url']}/metrics" in out
     assert "core-outage" in out and "[t=" in out
 
     from slaguard.store import SQLiteStore
@@ -49,17 +48,17 @@ async def test_demo_shows_the_scripted_outage_from_every_location(
 
 
 async def test_demo_serves_metrics_while_running(tmp_path: pytest.TempPathFactory) -> None:
-    port = free_port()
     body: dict[str, str] = {}
 
     async def scrape(app: object) -> None:
         import asyncio
 
         await asyncio.sleep(2.5)
-        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        url = app.url  # type: ignore[attr-defined]
+        async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
             body["metrics"] = await r.text()
 
-    await run_demo(port=port, data_dir=tmp_path / "demo", duration_s=0.1, speed=30,  # type: ignore[operator]
+    await run_demo(port=0, data_dir=tmp_path / "demo", duration_s=0.1, speed=30,  # type: ignore[operator]
                    on_ready=scrape)
     text = body["metrics"]
     for loc in LOCATIONS:
@@ -69,23 +68,24 @@ async def test_demo_serves_metrics_while_running(tmp_path: pytest.TempPathFactor
 
 async def test_demo_prints_where_to_look_and_its_portal_can_be_signed_into(
         tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_port()
     seen: dict[str, int] = {}
+    urls: list[str] = []
 
     async def sign_in(app: object) -> None:
         token = app.cfg.customers[0].token  # type: ignore[attr-defined]
+        urls.append(url := app.url)  # type: ignore[attr-defined]
         # unsafe: aiohttp's jar keeps no cookie of an IP address otherwise
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-            async with s.post(f"http://127.0.0.1:{port}/portal/login", data={"token": token},
+            async with s.post(f"{url}/portal/login", data={"token": token},
                               allow_redirects=False) as r:
                 seen["login"] = r.status
-            async with s.get(f"http://127.0.0.1:{port}/portal") as r:
+            async with s.get(f"{url}/portal") as r:
                 seen["portal"] = r.status
 
-    await run_demo(port=port, data_dir=tmp_path / "demo", duration_s=0.1, speed=30,  # type: ignore[operator]
+    await run_demo(port=0, data_dir=tmp_path / "demo", duration_s=0.1, speed=30,  # type: ignore[operator]
                    on_ready=sign_in)
     out = capsys.readouterr().out
-    url = f"http://127.0.0.1:{port}"
+    [url] = urls
     staff = re.search(r"staff token   (\S+)", out)
     customer = re.search(r"portal        \S+/portal   sign in as customer 'demo' with token (\S+)",
                          out)
@@ -102,13 +102,12 @@ async def test_a_scripted_fault_recovers_and_its_incident_is_restored_and_resolv
     """At 30× the core outage runs 2 s–5 s of each 14 s cycle; restore_after is 1 s
     and auto_resolve_after 2 s, so by 11 s its incident has been opened, restored
     (after the last failure) and resolved."""
-    port = free_port()
     apps: list[object] = []
 
     async def keep(app: object) -> None:
         apps.append(app)
 
-    await run_demo(port=port, data_dir=tmp_path / "demo", duration_s=11, speed=30,  # type: ignore[operator]
+    await run_demo(port=0, data_dir=tmp_path / "demo", duration_s=11, speed=30,  # type: ignore[operator]
                    on_ready=keep)
     out = capsys.readouterr().out
     assert re.search(r"P\d INC-\d+ .*open \d+s", out), out  # an open incident with its clock
