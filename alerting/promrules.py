@@ -86,6 +86,9 @@ SERVICE_DOWN = "SlaguardServiceDown"
 ERROR_BUDGET_BURN = "SlaguardErrorBudgetBurn"
 PROBE_SILENT = "SlaguardProbeSilent"
 CERTIFICATE_EXPIRY = "SlaguardCertificateExpiry"
+# slaguard itself: the record (the evidence behind money) is not being written.
+RECORD_NOT_COMMITTING = "SlaguardRecordNotCommitting"
+RESULTS_DROPPED = "SlaguardResultsDropped"
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITY: Mapping[str, str] = MappingProxyType(
     {"P1": "page", "P2": "page", "P3": "ticket", "P4": "ticket"})
@@ -349,17 +352,51 @@ def alert_rules(cfg: Config, options: RuleOptions = RuleOptions()) -> list[dict[
     return out
 
 
+def self_rules() -> list[dict[str, Any]]:
+    """Alerts on slaguard itself.  Prometheus evaluates them, not slaguard: while the disk
+    is full slaguard cannot record its own incident either."""
+    return [{
+        "alert": RECORD_NOT_COMMITTING,
+        "expr": "max by (instance) (slaguard_store_commit_failing) == 1",
+        "for": "1m",
+        "labels": _labels("P2", service="slaguard"),
+        "annotations": {
+            "summary": "slaguard 无法写入记录 / slaguard cannot commit results",
+            "description": (
+                "结果暂存于内存和 storage.spill_dir，恢复后自动写入；超出上限的结果计为未知。"
+                "处理：/healthz 给出原因（如磁盘已满），释放空间或修复存储。 / Results wait in "
+                "memory and storage.spill_dir and are written once it heals; beyond those "
+                "bounds they are dropped and count as unknown. Runbook: /healthz says why "
+                "(e.g. disk full); free space or repair the storage."),
+        },
+    }, {
+        "alert": RESULTS_DROPPED,
+        "expr": "increase(slaguard_store_dropped_results[15m]) > 0",
+        "labels": _labels("P2", service="slaguard"),
+        "annotations": {
+            "summary": "slaguard 丢弃了探测结果 / slaguard dropped results",
+            "description": (
+                "{{ $value }} 个结果超出缓冲与溢写上限被丢弃，相应时段记为监控缺口（未知）。"
+                "处理：修复存储，调大 storage.buffer_results 或设置 storage.spill_dir。 / "
+                "{{ $value }} results exceeded the buffer and spill bounds and were dropped; "
+                "those intervals are monitoring gaps (unknown). Runbook: repair the storage; "
+                "raise storage.buffer_results or set storage.spill_dir."),
+        },
+    }]
+
+
 def rules_config(cfg: Config, options: RuleOptions = RuleOptions()) -> dict[str, Any]:
     for r in options.burn_rules:
         if r.long_window not in WINDOWS or r.short_window not in WINDOWS:
             raise ValueError(f"burn rule windows must be among {list(WINDOWS)}: {r}")
     # One group: its rules run in order at one timestamp, so every alert reads the
     # state recorded the same instant (two groups run at unrelated phases).
-    return {"groups": [{
-        "name": "slaguard",
-        "interval": format_duration(options.evaluation_interval),
-        "rules": sli_rules(cfg, options) + alert_rules(cfg, options),
-    }]}
+    every = format_duration(options.evaluation_interval)
+    return {"groups": [
+        {"name": "slaguard", "interval": every,
+         "rules": sli_rules(cfg, options) + alert_rules(cfg, options)},
+        {"name": "slaguard-self", "interval": every, "rules": self_rules()},
+    ]}
 
 
 # -- YAML ---------------------------------------------------------------------------------

@@ -14,11 +14,10 @@
     GET  /api/v1/statements/{customer}/{month}  ?format=json|csv|html|pdf &version=N
     GET  /api/v1/statements/{customer}/{month}/versions
 
-Every route needs ``Authorization: Bearer <token>``: ``server.api_token`` is
-staff, a ``customers[].token`` is that customer.  No or an unknown token → 401;
-a customer on a staff step, another customer's claim or another customer's
-statement → 403; staff steps when no ``server.api_token`` is configured → 403
-(off rather than open, as the incident API).  Invalid transitions and refused
+Every route needs ``Authorization: Bearer <token>``; who may call which is the
+route table of ``slaguard.access`` (staff, or a customer for itself), checked
+before a handler runs.  Here: a customer on another customer's claim or
+statement → 403.  Invalid transitions and refused
 steps → 409 with the reason; unknown claims → 404.  ``{id}`` is ``CLM-7`` or ``7``.
 
 A statement download carries its state in ``X-Slaguard-Statement-State``
@@ -31,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -54,10 +53,9 @@ from compensation.lifecycle import (
 )
 from compensation.statements import UnknownCustomer
 from exporters.statement_pdf import CJKFontMissing
-from slaguard.config import Config
+from slaguard import access
 from slaguard.jsonapi import (
     MAX_NAME,
-    bearer,
     body,
     error,
     opt_text,
@@ -65,7 +63,6 @@ from slaguard.jsonapi import (
     query_int,
     query_text,
     reply,
-    same_secret,
     unauthorized,
 )
 from slo.periods import MonthError, rfc3339
@@ -80,17 +77,6 @@ FILE_CSP = "default-src 'none'; sandbox"
 class ClaimsApi:
     claims: ClaimService
     statements: StatementLifecycle
-    api_token: str | None
-    customer_tokens: Mapping[str, str] = field(default_factory=dict)  # token → customer id
-
-    @classmethod
-    def from_config(cls, cfg: Config, claims: ClaimService,
-                    statements: StatementLifecycle) -> ClaimsApi:
-        # A token two customers share names neither (``principal``): left out here.
-        tokens = [c.token for c in cfg.customers if c.token]
-        return cls(claims, statements, cfg.server.api_token,
-                   {c.token: c.id for c in cfg.customers
-                    if c.token and tokens.count(c.token) == 1})
 
     @property
     def timezone(self) -> str:
@@ -108,31 +94,18 @@ def _api(request: web.Request) -> ClaimsApi:
 
 
 def principal(request: web.Request) -> Actor:
-    """Staff or a customer, from the bearer token; 401 for anything else."""
-    api = _api(request)
-    given = bearer(request)
-    if given:
-        # Every token is compared (no early exit): the time taken says nothing
-        # about which one came close.  A token names exactly one principal: one that
-        # matched staff and a customer (check-config refuses that) is nobody's.
-        staff = bool(api.api_token) and same_secret(given, api.api_token or "")
-        matched = [Actor.of_customer(cid) for token, cid in api.customer_tokens.items()
-                   if same_secret(given, token)]
-        if staff:
-            matched.append(Actor("staff", "staff"))
-        if len(matched) == 1:
-            return matched[0]
-    raise unauthorized()
+    """Staff or a customer, as the access check resolved the bearer token
+    (``slaguard.access``: the route's role was checked before the handler ran)."""
+    who = access.principal(request)
+    if who is None or who.kind == "scraper":
+        raise unauthorized()
+    return Actor.of_customer(who.customer or "") if who.kind == "customer" else Actor(
+        "staff", "staff")
 
 
 async def _staff(request: web.Request) -> tuple[Actor, dict[str, Any]]:
-    """Staff only (checked before the body is read); the person is the body's ``by``,
-    required because the audit log names people, not tokens."""
-    if not _api(request).api_token:
-        raise error(web.HTTPForbidden, "staff API disabled: set server.api_token in the "
-                                        "configuration to enable it")
-    if principal(request).role != "staff":
-        raise error(web.HTTPForbidden, "a staff step: customers may submit, see and confirm")
+    """A staff step (the route's role, checked before the body is read); the person is the
+    body's ``by``, required because the audit log names people, not tokens."""
     doc = await body(request)
     return Actor.staff(opt_text(doc, "by", MAX_NAME)), doc
 

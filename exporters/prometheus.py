@@ -221,6 +221,8 @@ class StoreBacklog(Protocol):
 
     dropped: int
 
+    def trouble(self) -> str | None: ...
+
 
 class StoreCollector(Collector):
     """The writer's backlog: results not yet in the record, and those it had to drop."""
@@ -238,4 +240,8 @@ class StoreCollector(Collector):
             "Results dropped past storage.buffer_results and the spill directory "
             "(recorded as gaps)")
         dropped.add_metric([], float(self.pipeline.dropped))
-        yield from (waiting, dropped)
+        failing = GaugeMetricFamily(
+            "slaguard_store_commit_failing",
+            "1 while results cannot be committed to the record (/healthz says why), else 0")
+        failing.add_metric([], 0.0 if self.pipeline.trouble() is None else 1.0)
+        yield from (waiting, dropped, failing)

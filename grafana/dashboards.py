@@ -235,6 +235,53 @@ def _compensation(opts: Options) -> JSON:
                                "(availability, interruption, response, data loss).")
 
 
+# Support desk (客户支持体系): compliance = met / (met + missed), summed before dividing
+# (a ratio of sums, as the report); 0/0 is NaN in PromQL, shown as "nothing counted".
+NOTHING_COUNTED = [{"type": "special", "options": {
+    "match": "nan", "result": {"text": "nothing counted", "color": "text", "index": 0}}}]
+
+
+def _support_checks(outcome: str, by: str = "channel, commitment",
+                    metric: str = "slaguard_support_checks") -> str:
+    return f'sum by ({by}) ({metric}{{outcome=~"{outcome}"}})'
+
+
+def _support_table() -> JSON:
+    cols = {"channel": "Channel", "commitment": "Commitment", "Value #A": "Compliance",
+            "Value #B": "Met", "Value #C": "Missed", "Value #D": "Excluded",
+            "Value #E": "Not judged"}
+    ratio = f"{_support_checks('met')}\n/ {_support_checks('met|missed')}"
+    return table(
+        "Support desk this month",
+        [Query(ratio, instant=True, table=True),
+         *(Query(_support_checks(o), instant=True, table=True)
+           for o in ("met", "missed", "excluded", "not_judged"))],
+        Field(decimals=0), w=16, h=8, columns=cols,
+        description="Per channel and commitment, as `support:` configures them (the "
+                    "standard's: chat answered within 30 s, 7×24; hotline wait under 2 min, "
+                    "09:00–18:00 on working days; e-mail by 24:00 of the 2nd working day; "
+                    "follow-up within 24 h of resolution). "
+                    "Excluded: outside service hours, pending, abandoned in time, no "
+                    "calendar data. Not judged: VIP line and tickets (no time stated). "
+                    "The exact figures and the cases are in /api/v1/support.",
+        overrides=[override(by_name("Compliance"), {
+            "unit": "percentunit", "decimals": 3, "mappings": NOTHING_COUNTED,
+            "thresholds": steps(("red", None), ("orange", 0.9), ("green", 0.99)),
+            "custom.cellOptions": {"type": "color-text"}})])
+
+
+def _support_customers() -> JSON:
+    met = _support_checks("met", "customer", "slaguard_support_customer_checks")
+    counted = _support_checks("met|missed", "customer", "slaguard_support_customer_checks")
+    return bar_gauge(
+        "Support compliance, lowest customers",
+        [Query(f"bottomk(10, {met}\n/ {counted})", "{{customer}}", instant=True)],
+        Field(unit="percentunit", decimals=1, min=0, max=1,
+              thresholds=steps(("red", None), ("orange", 0.9), ("green", 0.99))),
+        w=8, h=8, description="The ten customers whose support commitments (responses and "
+                              "follow-ups, every channel) were met least often this month.")
+
+
 def sla_overview(opts: Options) -> JSON:
     burn_lines = steps(("green", None), *((("orange" if f < 6 else "red"), float(f))
                                           for f in sorted(opts.burn_factors)))
@@ -292,6 +339,9 @@ def sla_overview(opts: Options) -> JSON:
              Field(unit="percentunit", decimals=3), w=12,
              description="Plain average of probe_success: no confirmation, quorum or "
                          "maintenance. Only a cross-check of the official figures."),
+        row("Support desk (客户支持)"),
+        _support_table(),
+        _support_customers(),
     ]
     return dashboard(
         SLA_UID, "SLA overview", "Availability, error budgets and burn rates this month",

@@ -30,6 +30,9 @@ from compensation.claims_api import ClaimsApi
 from compensation.claims_api import register_routes as register_claim_routes
 from compensation.lifecycle import MonthlyStatementJob, StatementLifecycle, run_every
 from compensation.statements import statement_from_report
+from compensation.support import SupportDesk, SupportStore
+from compensation.support_api import SupportApi
+from compensation.support_api import add_routes as add_support_routes
 from exporters.influxdb import InfluxExporter
 from exporters.prometheus import (
     IncidentCollector,
@@ -37,9 +40,11 @@ from exporters.prometheus import (
     SloCollector,
     StoreCollector,
 )
+from exporters.support_metrics import SupportCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard import eventloop, statuspage, workers
+from slaguard.access import Principals
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
 from slaguard.domain import ProbeResult
@@ -47,7 +52,7 @@ from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
 from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeScheduler, SelfCheck
-from slaguard.server import ListenError, ServerDeps, make_app, serve
+from slaguard.server import ListenError, ServerDeps, make_app, make_internal_app, serve
 from slaguard.state import LiveState
 from slaguard.store import SQLiteStore
 from slaguard.units import to_ms
@@ -146,6 +151,13 @@ def probe_worker(wiring: ProbeWiring, index: int, sock: socket.socket, schedule:
     eventloop.run(workers.serve(sock, functools.partial(wiring.schedulers, index), schedule))
 
 
+def _bound(runner: web.AppRunner | None) -> str | None:
+    if runner is None or not runner.addresses:
+        return None
+    host, port = runner.addresses[0][:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @dataclass
 class App:
     cfg: Config
@@ -171,6 +183,8 @@ class App:
         self.evaluator = _evaluator(self.cfg, self.store, self.alerting.store)
         self.archive = StatementArchive(self.cfg.storage.path)
         self.statements = StatementLifecycle(self.evaluator, self.archive)
+        self.support = SupportDesk.from_config(self.cfg, SupportStore(self.cfg.storage.path),
+                                               self.evaluator.calendar)
         self.claims = ClaimService(ClaimStore(self.cfg.storage.path), self.statements, wall_ms)
         self.statement_job = MonthlyStatementJob(self.statements)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -179,6 +193,7 @@ class App:
             self.registry.register(SloCollector(self.state, wall_ms))
             self.registry.register(IncidentCollector(self.alerting.store, self.cfg.timezone,
                                                      wall_ms))
+            self.registry.register(SupportCollector(self.support, wall_ms))
         sinks: list[Sink] = [self.state]
         self.influx: InfluxExporter | None = None
         if self.cfg.exporters.influxdb.enabled:
@@ -205,6 +220,8 @@ class App:
         else:
             self.schedulers = self.wiring.schedulers(None, self.pipeline.submit)
         self.runner: web.AppRunner | None = None
+        self.internal_runner: web.AppRunner | None = None
+        self.started_ms = wall_ms()
         self._tasks: list[asyncio.Task[None]] = []
 
     def _options(self, location: str) -> dict[str, Any]:
@@ -216,10 +233,12 @@ class App:
     @property
     def url(self) -> str | None:
         """Where the HTTP server listens, as bound (``server.listen`` may say port 0)."""
-        if self.runner is None or not self.runner.addresses:
-            return None
-        host, port = self.runner.addresses[0][:2]
-        return f"http://{host}:{port}"
+        return _bound(self.runner)
+
+    @property
+    def internal_url(self) -> str | None:
+        """Where ``server.internal_listen`` listens, as bound; None when it is not set."""
+        return _bound(self.internal_runner)
 
     async def run_once(self, target: str, location: str | None = None) -> ProbeResult:
         """Probe ``target`` from ``location`` (default: the first) now; the result
@@ -232,15 +251,20 @@ class App:
                 return await s.run_once(target)
         raise KeyError(f"not a location of this process: {loc!r}")
 
+    def _server_deps(self) -> ServerDeps:
+        return ServerDeps(store=self.store, registry=self.registry, started_ms=self.started_ms,
+                          now_ms=wall_ms, evaluator=self.evaluator,
+                          trouble=self.pipeline.trouble,
+                          principals=Principals.from_config(self.cfg))
+
     def web_app(self) -> web.Application:
-        app = make_app(ServerDeps(store=self.store, registry=self.registry,
-                                  started_ms=wall_ms(), now_ms=wall_ms,
-                                  evaluator=self.evaluator, trouble=self.pipeline.trouble))
+        app = make_app(self._server_deps())
         register_routes(app, AlertingApi(self.alerting, self.cfg.server.api_token,
                                          self.cfg.timezone, self.cfg.services.keys()))
         statuspage.register_routes(app, statuspage.StatusPage(
             self.evaluator, self.state, self.alerting.store, now_ms=wall_ms))
-        register_claim_routes(app, ClaimsApi.from_config(self.cfg, self.claims, self.statements))
+        register_claim_routes(app, ClaimsApi(self.claims, self.statements))
+        add_support_routes(app, SupportApi(self.support, wall_ms))
         portal.register_routes(app, portal.Portal(
             self.evaluator, statements=self.statements.body,
             claims=self.claims, now_ms=wall_ms))
@@ -293,10 +317,17 @@ class App:
             server = self.cfg.server
             try:
                 self.runner = await serve(self.web_app(), server.host, server.port)
+                if server.internal_listen:
+                    host, _, port = server.internal_listen.rpartition(":")
+                    self.internal_runner = await serve(
+                        make_internal_app(self._server_deps()), host.strip("[]") or "0.0.0.0",
+                        int(port), "server.internal_listen")
             except ListenError:  # a port in use: close what started, leave nothing running
                 await self.stop()
                 raise
             log.info("listening on %s/", self.url)
+            if self.internal_url:
+                log.info("/metrics and /healthz without a token on %s/", self.internal_url)
         if self.pool is not None:
             await self.pool.start(schedule)
         if schedule:
@@ -319,12 +350,14 @@ class App:
         await self.pipeline.stop()
         if self.influx is not None:  # unsent points stay in the spool for the next start
             await self.influx.stop(drain_s=5.0)
-        if self.runner is not None:
-            await self.runner.cleanup()
+        for runner in (self.runner, self.internal_runner):
+            if runner is not None:
+                await runner.cleanup()
         await self.alerting.stop()
         self.alerting.close()
         self.claims.close()
         self.archive.close()
+        self.support.store.close()
         self.store.close()
 
     async def run_forever(self) -> None:

@@ -25,9 +25,10 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -35,6 +36,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 import slo
+from slaguard.access import Principals, principal, protect
 from slaguard.domain import to_interchange
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
@@ -63,6 +65,8 @@ class ServerDeps:
     evaluator: Evaluator | None = None
     # Why the service is degraded (e.g. the record cannot commit), or None.
     trouble: Callable[[], str | None] = lambda: None
+    # Whom each bearer token names (slaguard.access); none: only public routes answer.
+    principals: Principals = field(default_factory=lambda: Principals(()))
 
 
 DEPS: web.AppKey[ServerDeps] = web.AppKey("deps", ServerDeps)
@@ -122,13 +126,39 @@ async def slo_report(request: web.Request) -> web.Response:
         raise error(web.HTTPBadRequest, str(e)) from None
     if service is not None and service not in deps.evaluator.cfg.services:
         raise error(web.HTTPNotFound, f"service: no service named {service!r}")
+    services = None if service is None else [service]
+    who = principal(request)
+    if who is not None and who.kind == "customer":  # its own services, never another's
+        own = next(c.services for c in deps.evaluator.cfg.customers if c.id == who.customer)
+        if service is not None and service not in own:
+            raise error(web.HTTPForbidden, f"service: {service!r} is not a service of "
+                        "this customer")
+        services = services or list(own)
     try:
         period = slo.parse_month(month, tz)
     except ValueError as e:
         raise error(web.HTTPBadRequest, f"month: {e}") from None
-    report = await asyncio.to_thread(deps.evaluator.report, period, now,
-                                     None if service is None else [service])
-    return web.json_response(report.to_dict(), dumps=dumps)
+    report = await asyncio.to_thread(deps.evaluator.report, period, now, services)
+    doc = report.to_dict()
+    if who is not None and who.kind == "customer":
+        doc = own_slos(doc, set(services or ()), deps.evaluator.cfg.target_services)
+    return web.json_response(doc, dumps=dumps)
+
+
+def own_slos(doc: dict[str, Any], own: set[str],
+             target_services: dict[str, str]) -> dict[str, Any]:
+    """A customer's view of a report: the latency, RPO and RTO objectives that touch one of
+    its services (the report covers every objective), and only its own restorations."""
+    def touches(entry: dict[str, Any]) -> bool:
+        served = set(entry.get("services") or ())
+        served |= {target_services.get(t, "") for t in entry.get("targets") or ()}
+        return bool(served & own)
+
+    rto = [{**x, "services": [s for s in x["services"] if s in own],
+            "outages": [o for o in x["outages"] if o["service"] in own]}
+           for x in doc["rto"] if touches(x)]
+    return {**doc, "latency": [x for x in doc["latency"] if touches(x)],
+            "rpo": [x for x in doc["rpo"] if touches(x)], "rto": rto}
 
 
 # -- errors as JSON ----------------------------------------------------------------------
@@ -228,12 +258,24 @@ def _failed(request: web.Request, exc: Exception) -> web.Response:
 
 
 def make_app(deps: ServerDeps) -> web.Application:
+    """The application on ``server.listen``: every route behind its role (slaguard.access)."""
     app = web.Application(middlewares=[json_errors])
     app[DEPS] = deps
+    protect(app, deps.principals)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/results", results)
     app.router.add_get("/api/v1/slo", slo_report)
+    return app
+
+
+def make_internal_app(deps: ServerDeps) -> web.Application:
+    """The application on ``server.internal_listen``: /metrics and /healthz without a
+    token, for a network only monitoring reaches; nothing else is served there."""
+    app = web.Application(middlewares=[json_errors])
+    app[DEPS] = deps
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
     return app
 
 

@@ -98,6 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from exporters.report_table import render
     from probes.base import wall_ms
     from slaguard.app import evaluator_for
+    from slaguard.cli.support import render_support_table, support_section
 
     cfg = load(args.config)
     if args.service and args.service not in cfg.services:
@@ -112,8 +113,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"error: --month: {e}", file=sys.stderr)
             return EXIT_USAGE
     doc = report.to_dict()
+    doc["support"] = support_section(cfg, month, wall_ms())
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.format == "json"
-          else render(doc), end="\n" if args.format == "json" else "")
+          else render(doc) + "\n" + render_support_table(doc["support"]),
+          end="\n" if args.format == "json" else "")
     return EXIT_OK
 
 
@@ -130,11 +133,19 @@ def cmd_import_incidents(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    from alerting.promrules import RULES_FILE
     from alerting.rulefiles import write_rules
+    from exporters.scrape_config import SCRAPE_FILE, holds_secret, render_scrape_config
 
     cfg = load(args.config)
-    for path in write_rules(cfg, Path(args.output)):
+    out = Path(args.output)
+    for path in write_rules(cfg, out):
         print(path)
+    scrape = out / SCRAPE_FILE
+    scrape.write_text(render_scrape_config(cfg, RULES_FILE), encoding="utf-8")
+    if holds_secret(cfg):
+        scrape.chmod(0o600)
+    print(scrape)
     return EXIT_OK
 
 
@@ -192,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_generate_statements,
         cmd_statement,
     )
+    from slaguard.cli.support import add_import_support_arguments, cmd_import_support
 
     p = argparse.ArgumentParser(prog="slaguard", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
@@ -223,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("incidents", cmd_incidents, "list, show, acknowledge, restore and resolve "
              "incidents through the running slaguard's API", config=False)
     add_incidents_arguments(sp)
+    sp = add("import-support", cmd_import_support,
+             "import support-desk interactions from a JSONL or CSV file")
+    add_import_support_arguments(sp)
     sp = add("statement", cmd_statement, "a customer's compensation statement for a month")
     add_statement_arguments(sp)
     sp = add("generate-statements", cmd_generate_statements,
@@ -230,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_arguments(sp)
     sp = add("claim", cmd_claim, "compensation claims (the six steps of the SLA)")
     add_claim_arguments(sp)
-    sp = add("rules", cmd_rules, "write Prometheus rules and an Alertmanager config")
+    sp = add("rules", cmd_rules, "write Prometheus rules, its scrape job for /metrics and "
+             "an Alertmanager config")
     sp.add_argument("-o", "--output", required=True, help="directory to write into")
     grafana = sub.add_parser("grafana", help="dashboards as code: build or publish")
     gsub = grafana.add_subparsers(dest="grafana_command", required=True)

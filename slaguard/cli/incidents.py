@@ -9,7 +9,8 @@ through the running slaguard's HTTP API, so on-call needs no curl.
 
 Every one takes ``-c FILE`` (default ``./slaguard.yaml``), ``--url`` (default:
 the configuration's ``server.public_url``, else ``server.listen``), ``--token``
-(default: ``$SLAGUARD_API_TOKEN``, else ``server.api_token``) and ``--json``
+(default: ``$SLAGUARD_API_TOKEN``, else ``server.api_token``; for list and show
+``server.read_token`` first) and ``--json``
 (the API's reply as it is).  The configuration is read only for what the
 options leave open, so ``--url`` and ``$SLAGUARD_API_TOKEN`` work from any
 machine.  ``ID`` is ``INC-7`` or ``7``.
@@ -147,8 +148,9 @@ def _config(args: argparse.Namespace, cache: list[Config]) -> Config:
     return cache[0]
 
 
-def client_for(args: argparse.Namespace, needs_token: bool) -> Client:
-    """The URL and token from the options, the environment, then the configuration."""
+def client_for(args: argparse.Namespace, write: bool) -> Client:
+    """The URL and token from the options, the environment, then the configuration (for a
+    read ``server.read_token`` first: reads are staff read, README "Security")."""
     cache: list[Config] = []
     base = args.url
     if not base:
@@ -157,12 +159,14 @@ def client_for(args: argparse.Namespace, needs_token: bool) -> Client:
     if not re.match(r"^https?://[^\s/]+", base):
         raise UsageError(f"--url: expected http(s)://host[:port], got {base!r}")
     token = args.token or os.environ.get(TOKEN_ENV)
-    if not token and needs_token:
-        missing = f"no API token: pass --token, set ${TOKEN_ENV}, or set server.api_token in"
+    if not token:
+        setting = "server.api_token" if write else "server.read_token or server.api_token"
+        missing = f"no API token: pass --token, set ${TOKEN_ENV}, or set {setting} in"
         try:
-            token = _config(args, cache).server.api_token
+            server = _config(args, cache).server
         except ConfigError as e:  # with --url, the token is the only reason to read it
             raise UsageError(f"{missing} the configuration ({'; '.join(e.errors)})") from None
+        token = server.api_token if write else (server.read_token or server.api_token)
         if not token:
             raise UsageError(f"{missing} {args.config}")
     return Client(base.rstrip("/"), token or None)
@@ -250,18 +254,18 @@ def _emit(doc: Any, args: argparse.Namespace, text: Callable[[], str]) -> None:
 def cmd_incidents(args: argparse.Namespace) -> int:
     command = args.incidents_command
     if command == "list":
-        client = client_for(args, needs_token=False)
+        client = client_for(args, write=False)
         doc = client.call("GET", "/api/v1/incidents" + ("?state=open" if args.open else ""))
         _emit(doc, args, lambda: table(doc["incidents"]) if doc["incidents"]
               else "no open incidents" if args.open else "no incidents")
         return EXIT_OK
     public_id = incident_id(args.id)
     if command == "show":
-        client = client_for(args, needs_token=False)
+        client = client_for(args, write=False)
         doc = client.call("GET", f"/api/v1/incidents/{public_id}", incident=public_id)
         _emit(doc, args, lambda: detail(doc["incident"]))
         return EXIT_OK
-    client = client_for(args, needs_token=True)
+    client = client_for(args, write=True)
     action = _CHANGES[command][0]
     body = {"by": args.by} | ({"note": args.note} if args.note else {})
     doc = client.call("POST", f"/api/v1/incidents/{public_id}/{action}", body,

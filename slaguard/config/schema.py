@@ -23,6 +23,7 @@ from pydantic import (
     PlainSerializer,
 )
 
+from slaguard.config.support import SupportPolicy
 from slaguard.units import format_duration, parse_duration, parse_percent, parse_size
 
 Duration = Annotated[
@@ -399,6 +400,11 @@ class Storage(Strict):
     spill_dir: str | None = None
 
 
+def _unset_if_empty(value: object) -> object:
+    """``${VAR:-}`` left empty means unset."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 def _public_url(value: object) -> object:
     """Empty (``${VAR:-}``) is unset; otherwise an http(s) base URL, a path allowed."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -411,8 +417,19 @@ def _public_url(value: object) -> object:
 
 class Server(Strict):
     listen: Annotated[HostPort, Field(pattern=r"^[^\s]*:\d+$")] = "127.0.0.1:9108"
-    # Bearer token for the write API and the Alertmanager inbound webhook.
+    # Bearer token of staff: every read and every write, and the Alertmanager inbound
+    # webhook.  Unset: no staff route answers (403), the public ones still do.
     api_token: str | None = None
+    # Bearer token of staff who only read (incidents, results, SLOs, maintenance,
+    # every customer's claims and statements, /metrics); writes stay refused.
+    read_token: str | None = None
+    # Bearer token a Prometheus scrape sends for /metrics (and nothing else);
+    # `slaguard rules -o DIR` writes it into the scrape configuration.
+    metrics_token: str | None = None
+    # A second listener (host:port) for /metrics and /healthz only, without a token:
+    # for a network only monitoring reaches.  Unset: none.
+    internal_listen: Annotated[Annotated[HostPort, Field(pattern=r"^[^\s]*:\d+$")] | None,
+                               BeforeValidator(_unset_if_empty)] = None
     # slaguard's public base URL, for links in notifications and the default of
     # `slaguard incidents --url`; unset or empty (${VAR:-}): built from `listen`.
     public_url: Annotated[str | None, BeforeValidator(_public_url)] = None
@@ -477,6 +494,7 @@ class Config(Strict):
     channels: dict[str, Channel] = Field(default_factory=dict)
     compensation: Compensation = Compensation()
     customers: list[Customer] = Field(default_factory=list)
+    support: SupportPolicy = SupportPolicy()
     exporters: Exporters = Exporters()
 
     @property

@@ -63,7 +63,7 @@ def confirm1_variant(cfg: Config) -> Config:
 
 def rules_doc(text: str) -> list[dict[str, Any]]:
     groups = yaml.safe_load(text)["groups"]
-    assert [g["name"] for g in groups] == ["slaguard"]
+    assert [g["name"] for g in groups] == ["slaguard", "slaguard-self"]
     return list(groups[0]["rules"])
 
 
@@ -207,7 +207,7 @@ def test_promtool_accepts_every_policy_variant(cfg: Config, tmp_path: Path, vari
     path.write_text(text, encoding="utf-8")
     done = run(promtool, "check", "rules", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 37 rules found" in done.stdout
+    assert "SUCCESS: 39 rules found" in done.stdout
 
 
 def test_down_when_all_takes_the_minimum(cfg: Config) -> None:
@@ -266,7 +266,7 @@ def test_promtool_check_rules(cfg: Config, tmp_path: Path) -> None:
     (rules, _) = write_rules(cfg, tmp_path)
     done = run(promtool, "check", "rules", str(rules))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 37 rules found" in done.stdout
+    assert "SUCCESS: 39 rules found" in done.stdout
     assert "lint" not in done.stdout + done.stderr  # e.g. duplicate rules
 
 
@@ -286,7 +286,7 @@ def test_promtool_unit_tests(cfg: Config, tmp_path: Path, unit: Path) -> None:
 
 def test_the_promtool_scenarios_are_all_here() -> None:
     assert [p.stem for p in PROMTOOL_TESTS] == [
-        "blips", "fast_burn", "probes", "quorum", "slow_burn"]
+        "blips", "fast_burn", "probes", "quorum", "self", "slow_burn"]
 
 
 # -- Alertmanager -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from slaguard.domain import MAX_INSTANT_MS, MIN_INSTANT_MS, check_instant, check
 from slo.periods import MonthError, parse_month, parse_rfc3339
 from tests.conftest import api_config
 
-ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 STAFF = "staff-token-for-strict"
 AUTH = {"Authorization": f"Bearer {STAFF}"}
 START, END = "2026-03-01T00:00:00Z", "2026-03-01T02:00:00Z"
@@ -31,7 +31,7 @@ async def client(tmp_path: Path, aiohttp_client: ClientFactory
                  ) -> AsyncIterator[TestClient[Any, Any]]:
     cfg, _ = parse_config(api_config(tmp_path, STAFF), env={})
     app = App(cfg, serve_http=False)
-    yield await aiohttp_client(app.web_app())
+    yield await aiohttp_client(app.web_app(), headers=AUTH)
     await app.stop()
 
 

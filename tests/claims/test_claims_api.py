@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from compensation.claims_api import ClaimsApi, register_routes
+from slaguard.access import Principals, protect
 
 from . import kit
 
@@ -62,7 +63,8 @@ async def make_api(template: Path, tmp_path: Path, aiohttp_client: ClientFactory
                    **kw: Any) -> tuple[Api, kit.World]:
     w = kit.world(template, tmp_path, **kw)
     app = web.Application()
-    register_routes(app, ClaimsApi.from_config(w.cfg, w.claims, w.lifecycle))
+    protect(app, Principals.from_config(w.cfg))
+    register_routes(app, ClaimsApi(w.claims, w.lifecycle))
     return Api(await aiohttp_client(app), w), w
 
 
@@ -294,7 +296,7 @@ async def test_a_customer_cannot_take_staff_steps(api: Api) -> None:
     for action in ("review", "confirm-technical", "compute", "execute", "reject"):
         doc = await api.call("POST", f"/api/v1/claims/{cid}/{action}", kit.ACME,
                              {"by": "acme", "reason": "x"}, 403)
-        assert "staff step" in doc["error"]
+        assert "staff write" in doc["error"]
     claim = (await api.call("GET", f"/api/v1/claims/{cid}", kit.ACME))["claim"]
     assert claim["state"] == "submitted" and len(claim["log"]) == 1
 

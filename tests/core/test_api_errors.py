@@ -15,19 +15,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from slaguard.access import ROUTES, Role
 from slaguard.app import App
 from slaguard.config import parse_config
 from slaguard.server import wants_page
 from tests.conftest import api_config
 
-ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 STAFF = "staff-token-for-tests"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 JSON = "application/json"
 
 
 @pytest.fixture
-async def client(tmp_path: Path, aiohttp_client: ClientFactory
+async def client(tmp_path: Path, aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
                  ) -> AsyncIterator[TestClient[Any, Any]]:
     cfg, _ = parse_config(api_config(tmp_path, STAFF), env={})
     app = App(cfg, serve_http=False)
@@ -37,7 +38,8 @@ async def client(tmp_path: Path, aiohttp_client: ClientFactory
         raise RuntimeError("a bug, not bad input")
 
     web_app.router.add_get("/api/v1/boom", boom)  # stands for any handler that crashes
-    yield await aiohttp_client(web_app)
+    monkeypatch.setitem(ROUTES, ("GET", "/api/v1/boom"), Role.STAFF_READ)
+    yield await aiohttp_client(web_app, headers={"Authorization": f"Bearer {STAFF}"})
     await app.stop()
 
 
@@ -89,7 +91,7 @@ async def test_the_capability_apis_answer_in_the_same_shape(
                              headers={"Authorization": f"Bearer {STAFF}"})
     doc = await error_of(resp, 400)
     assert doc["field"] == "body"
-    resp = await client.post("/api/v1/incidents", json={})
+    resp = await client.post("/api/v1/incidents", json={}, headers={"Authorization": ""})
     doc = await error_of(resp, 401)
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 

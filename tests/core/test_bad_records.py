@@ -133,7 +133,9 @@ async def test_bad_records_are_left_out_and_alerted_once(
             staff = {"Authorization": f"Bearer {STAFF}"}
             answers = {path: await client.get(path, headers=staff) for path in (
                 "/status", "/api/v1/status", "/api/v1/slo",
-                f"/api/v1/statements/acme/{month}")}
+                f"/api/v1/statements/acme/{month}", "/api/v1/incidents",
+                f"/api/v1/incidents/{hand.public_id}", "/api/v1/incidents/stats",
+                "/api/v1/maintenance", "/metrics")}
             statuses = {path: r.status for path, r in answers.items()}
             statement = await answers[f"/api/v1/statements/acme/{month}"].json()
         incidents = app.alerting.incidents.find()

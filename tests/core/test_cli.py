@@ -80,7 +80,8 @@ def test_rules_writes_files_promtool_accepts(tmp_path: Path,
             mp.setenv(k, v)
         assert main(["rules", "-c", str(EXAMPLE), "-o", str(tmp_path / "rules")]) == 0
     written = capsys.readouterr().out.split()
-    assert [Path(p).name for p in written] == ["slaguard-rules.yml", "alertmanager.yml"]
+    assert [Path(p).name for p in written] == ["slaguard-rules.yml", "alertmanager.yml",
+                                               "prometheus-scrape.yml"]
     check = subprocess.run([promtool, "check", "rules", written[0]], capture_output=True,
                            text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr

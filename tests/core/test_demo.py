@@ -55,12 +55,18 @@ async def test_demo_serves_metrics_while_running(tmp_path: pytest.TempPathFactor
 
         await asyncio.sleep(2.5)
         url = app.url  # type: ignore[attr-defined]
-        async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
-            body["metrics"] = await r.text()
+        staff = app.cfg.server.api_token  # type: ignore[attr-defined]
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{url}/metrics") as r:  # not public
+                body["anonymous"] = str(r.status)
+            async with s.get(f"{url}/metrics", headers={"Authorization": f"Bearer {staff}"}
+                             ) as r:  # the staff token the banner prints
+                body["metrics"] = await r.text()
 
     await run_demo(port=0, data_dir=tmp_path / "demo", duration_s=0.1, speed=30,  # type: ignore[operator]
                    on_ready=scrape)
     text = body["metrics"]
+    assert body["anonymous"] == "401"
     for loc in LOCATIONS:
         assert f'location="{loc}",service="core",target="web-home"' in text
     assert "slaguard_probe_duration_seconds_bucket" in text

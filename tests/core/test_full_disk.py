@@ -41,7 +41,7 @@ def scenario(tmp: Path, buffer_results: int, spill: bool) -> dict[str, Any]:
 version: 1
 storage: {{path: "{data / 'slaguard.db'}", buffer_results: {buffer_results},
            spill_dir: {spill_dir}}}
-server: {{listen: "127.0.0.1:0"}}
+server: {{listen: "127.0.0.1:0", internal_listen: "127.0.0.1:0"}}
 scheduling: {{workers: 0}}
 services: {{core: {{availability: 99.9%}}}}
 targets:
@@ -76,6 +76,8 @@ def test_a_full_disk_holds_results_in_memory_and_commits_them_once_space_is_back
     assert reason.startswith("store: cannot commit for ") and "full" in reason, reason
     assert f"; {seen['waiting_then']} results waiting" in reason, reason
     assert seen["gauge_full"] >= seen["trouble_submitted"] > 0
+    # What SlaguardRecordNotCommitting (alerting.promrules) fires on, and clears with.
+    assert seen["failing_full"] == 1 and seen["failing_after"] == 0
     assert seen["healthz_after"] == {"status": 200, "body_status": "ok"}
     assert seen["gauge_after"] == 0 and seen["dropped"] == 0
     # Everything submitted is in the record, exactly once, and the sinks saw it once.
@@ -145,7 +147,9 @@ async def drive(cfg_path: str) -> dict[str, Any]:
 
     async with aiohttp.ClientSession() as http:
         async def get(path: str) -> tuple[int, str]:
-            async with http.get(f"{app.url}{path}") as resp:
+            # /metrics from the internal listener: on the public one it needs a token.
+            base = app.internal_url if path == "/metrics" else app.url
+            async with http.get(f"{base}{path}") as resp:
                 return resp.status, await resp.text()
 
         def gauge(text: str, name: str) -> float:
@@ -174,6 +178,7 @@ async def drive(cfg_path: str) -> dict[str, Any]:
             "waiting_then": waiting_then, "spilled_then": spilled_then,
             "trouble_submitted": len(submitted) - mark,
             "gauge_full": gauge(metrics, "slaguard_store_uncommitted_results"),
+            "failing_full": gauge(metrics, "slaguard_store_commit_failing"),
         }
         (data / "filler").unlink()
         deadline = time.monotonic() + 90
@@ -189,6 +194,7 @@ async def drive(cfg_path: str) -> dict[str, Any]:
         seen |= {
             "healthz_after": {"status": status, "body_status": json.loads(body)["status"]},
             "gauge_after": gauge(metrics, "slaguard_store_uncommitted_results"),
+            "failing_after": gauge(metrics, "slaguard_store_commit_failing"),
             "dropped_metric": gauge(metrics, "slaguard_store_dropped_results_total"),
         }
     rows = app.store.results("web", limit=10**6)

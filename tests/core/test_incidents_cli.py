@@ -144,9 +144,11 @@ async def test_the_paged_command_acknowledges_and_the_rest_follows(
     doc = json.loads(out)["incident"]
     assert code == 0 and doc["state"] == "resolved" and doc["resolved_by"] == "oncall-li"
 
-    code, out, _ = await cli(capsys, "incidents", "list", "--open", "--url", running.url)
+    code, out, _ = await cli(capsys, "incidents", "list", "--open", "--url", running.url,
+                             "--token", TOKEN)
     assert code == 0 and second not in out and first in out
-    code, out, _ = await cli(capsys, "incidents", "show", second, "--url", running.url)
+    code, out, _ = await cli(capsys, "incidents", "show", second, "--url", running.url,
+                             "--token", TOKEN)
     assert code == 0
     assert f"{second}  P3  resolved" in out and "restored      20" in out
     assert "note=cache flushed" in out and "log" in out

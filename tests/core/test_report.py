@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from exporters.prometheus import SloCollector
+from slaguard.access import STAFF_READ, Principals
 from slaguard.cli import main
 from slaguard.config import load_config
 from slaguard.config.calendar import load_calendar
@@ -125,7 +126,7 @@ def test_report_table_and_errors(config_path: Path, capsys: pytest.CaptureFixtur
     assert main(["report", "-c", str(config_path), "--service", "ai"]) == 2
 
 
-ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 async def test_api_slo_matches_the_cli(config_path: Path, aiohttp_client: ClientFactory,
@@ -135,7 +136,8 @@ async def test_api_slo_matches_the_cli(config_path: Path, aiohttp_client: Client
     evaluator = Evaluator(cfg, store, load_calendar(cfg))
     client = await aiohttp_client(make_app(ServerDeps(
         store=store, registry=CollectorRegistry(), started_ms=0, now_ms=lambda: NOV_1 + 5,
-        evaluator=evaluator)))
+        evaluator=evaluator, principals=Principals([("staff", STAFF_READ)]))),
+        headers={"Authorization": "Bearer staff"})
     resp = await client.get("/api/v1/slo", params={"month": "2026-10"})
     assert resp.status == 200
     api = await resp.json()

@@ -10,13 +10,15 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from exporters.prometheus import ProbeCollector
+from slaguard.access import STAFF_READ, Principals
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.server import ServerDeps, make_app
 from slaguard.state import LiveState
 from slaguard.store import SQLiteStore
 
 T0 = 1_790_784_000_000  # 2026-10-01T00:00:00+08:00
-ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+STAFF = "staff-read-token"
 
 
 def result(i: int, target: str = "web-home") -> ProbeResult:
@@ -33,8 +35,9 @@ async def client_for(tmp_path: Path, aiohttp_client: ClientFactory) -> TestClien
     state.observe(rs)
     reg = CollectorRegistry()
     reg.register(ProbeCollector(state))
-    deps = ServerDeps(store=store, registry=reg, started_ms=0, now_ms=lambda: 5_000)
-    return await aiohttp_client(make_app(deps))
+    deps = ServerDeps(store=store, registry=reg, started_ms=0, now_ms=lambda: 5_000,
+                      principals=Principals([(STAFF, STAFF_READ)]))
+    return await aiohttp_client(make_app(deps), headers={"Authorization": f"Bearer {STAFF}"})
 
 
 async def test_results_by_target_and_half_open_range(tmp_path: Path,

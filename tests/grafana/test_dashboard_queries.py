@@ -36,11 +36,14 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from compensation.support import Known, SupportStore, import_support
 from demo.config import demo_config
 from demo.platform import CYCLE_S, LOCATIONS, start_platform
+from exporters.scrape_config import scrape_job
 from grafana.build import DEFAULT_DIR, load, queries
 from slaguard.app import App
 from slaguard.config.schema import HttpTarget
+from slo.periods import month_containing, rfc3339
 from tests.conftest import free_port, require_binary
 from tests.integration.servers import Prometheus, prometheus
 
@@ -75,6 +78,25 @@ def with_tls_target(cfg: Any, port: int, ca_file: Path) -> Any:
         "url": f"https://127.0.0.1:{port}/", "interval": "1s", "timeout": "800ms",
         "tls": {"ca_file": str(ca_file)}, "expect": {"body_contains": "AI标书"}})
     return cfg.model_copy(update={"targets": [*cfg.targets, target]})
+
+
+def seed_support(cfg: Any, tmp: Path) -> None:
+    """Two support chats of this month (one met, one missed) for the demo's customer, so the
+    support panels have a customer to show (the demo itself has no support desk)."""
+    now = int(time.time() * 1000)
+    opened = max(now - 60_000, month_containing(now, cfg.timezone).start_ms)
+    customer = cfg.customers[0].id
+    lines = [{"id": f"CHAT-{n}", "channel": "chat", "customer": customer,
+              "opened": rfc3339(opened, cfg.timezone),
+              "answered": rfc3339(opened + wait_ms, cfg.timezone)}
+             for n, wait_ms in ((1, 10_000), (2, 45_000))]
+    src = tmp / "support.jsonl"
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    store = SupportStore(cfg.storage.path)
+    try:
+        import_support(store, src, Known({customer}))
+    finally:
+        store.close()
 
 
 # -- running the queries ------------------------------------------------------------------
@@ -179,14 +201,19 @@ async def test_every_panel_query_parses_and_returns_data(tmp_path: Path) -> None
     # could have no data at the moment Prometheus is asked.
     cfg = cfg.model_copy(update={"incidents": cfg.incidents.model_copy(update={
         "restore_after": timedelta(hours=1), "auto_resolve_after": timedelta(hours=1)})})
+    # /metrics is not public: Prometheus scrapes it as `slaguard rules` configures it.
+    cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={
+        "metrics_token": "dashboard-scrape-token"})})
     (tmp_path / "data").mkdir()
+    seed_support(cfg, tmp_path)
     app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)
     await app.start()
     with contextlib.ExitStack() as stack:
         try:
             # Starting Prometheus blocks; off the loop, so the probes keep their timing.
             prom = await asyncio.to_thread(
-                stack.enter_context, prometheus(tmp_path, [f"127.0.0.1:{port}"]))
+                stack.enter_context, prometheus(tmp_path, [], jobs=scrape_job(cfg)[
+                    "scrape_configs"]))
             # Evaluate during the scripted outage (cycle 60–150 s, confirmed by 120 s):
             # the rules open a P1 and on-call acknowledges it, then marks it restored
             # after the outage (the rules would wait out their flap damping): so MTTA

@@ -79,13 +79,16 @@ class Prometheus:
 @contextmanager
 def prometheus(tmp: Path, scrape: list[str], interval: str = "1s",
                rule_files: list[Path] | None = None,
-               alertmanager: str | None = None) -> Iterator[Prometheus]:
-    """A real Prometheus scraping ``scrape`` (host:port list) every ``interval``."""
+               alertmanager: str | None = None,
+               jobs: list[dict[str, Any]] | None = None) -> Iterator[Prometheus]:
+    """A real Prometheus scraping ``scrape`` (host:port list) every ``interval``, or
+    running the scrape ``jobs`` given (such as the one ``slaguard rules`` writes)."""
     binary = require_binary("prometheus")
     port = free_port()
     cfg: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [{"job_name": "slaguard", "static_configs": [{"targets": scrape}]}],
+        "scrape_configs": jobs or [{"job_name": "slaguard",
+                                    "static_configs": [{"targets": scrape}]}],
     }
     if rule_files:
         cfg["rule_files"] = [str(p) for p in rule_files]

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from alerting.amconfig import RouteTiming, render_alertmanager
 from alerting.promrules import RuleOptions, render_rules
+from exporters.scrape_config import scrape_job
 from slaguard.app import App
 from slaguard.config import parse_config
 from tests.conftest import free_port, require_binary, serve_local
@@ -39,7 +40,8 @@ async def test_prometheus_rule_pages_through_alertmanager_into_an_incident(
     port, am_port = free_port(), free_port()
     cfg, _ = parse_config({
         "version": 1, "storage": {"path": str(tmp_path / "s.db")},
-        "server": {"listen": f"127.0.0.1:{port}", "api_token": TOKEN},
+        "server": {"listen": f"127.0.0.1:{port}", "api_token": TOKEN,
+                   "metrics_token": "e2e-scrape-token"},
         "location": "shanghai",
         # slaguard's own rules stay quiet here (first run before any data): the
         # incident must come through Prometheus and Alertmanager.
@@ -68,8 +70,8 @@ async def test_prometheus_rule_pages_through_alertmanager_into_an_incident(
                  f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
                 f"http://127.0.0.1:{am_port}/-/ready", tmp_path / "am.log"))
             await asyncio.to_thread(stack.enter_context, prometheus(
-                tmp_path, [f"127.0.0.1:{port}"], rule_files=[rules],
-                alertmanager=f"127.0.0.1:{am_port}"))
+                tmp_path, [], rule_files=[rules], alertmanager=f"127.0.0.1:{am_port}",
+                jobs=scrape_job(cfg)["scrape_configs"]))  # as `slaguard rules` writes it
             deadline = time.monotonic() + 60
             incidents = []
             while time.monotonic() < deadline and not incidents:

@@ -17,6 +17,7 @@ from compensation.claims_api import ClaimsApi
 from compensation.claims_api import register_routes as register_claim_routes
 from compensation.lifecycle import StatementLifecycle
 from compensation.portal import Portal, register_routes
+from slaguard.access import Principals, protect
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
 from slaguard.evaluation import Evaluator
@@ -47,8 +48,9 @@ class World:
 
     def app(self) -> web.Application:
         app = web.Application()
+        protect(app, Principals.from_config(self.cfg))
         lifecycle = self.claims.statements
-        register_claim_routes(app, ClaimsApi.from_config(self.cfg, self.claims, lifecycle))
+        register_claim_routes(app, ClaimsApi(self.claims, lifecycle))
         register_routes(app, Portal(lifecycle.evaluator, statements=lifecycle.body,
                                     claims=self.claims, now_ms=self.clock))
         return app
