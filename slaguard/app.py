@@ -7,6 +7,7 @@ import functools
 import logging
 import signal
 import socket
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -292,9 +293,20 @@ class App:
                 for c in self.cfg.customers}
 
     async def _evaluate_every(self, seconds: float) -> None:
+        unrecorded: str | None = None  # why alert state could not be committed, this episode
         while True:
             try:
                 await self.evaluate_now()
+                if unrecorded is not None:
+                    log.info("alert state is recorded again")
+                unrecorded = None
+            except sqlite3.OperationalError as e:
+                # The record cannot commit (a full disk): /healthz, the store gauges and the
+                # generated SlaguardRecordNotCommitting rule say so; one warning an episode.
+                if unrecorded is None:
+                    log.warning("alert state cannot be recorded (%s); evaluating again every "
+                                "round until it can", e)
+                unrecorded = str(e)
             except Exception:
                 log.exception("SLO evaluation failed; the gauges keep their last values")
                 # Rules that need no report (probe down, TLS, upload) still run.

@@ -125,11 +125,14 @@ async def serve(sock: socket.socket, make_schedulers: Callable[[Submit], list[Pr
     out.send("ready", os.getpid())
     requested: set[asyncio.Task[None]] = set()
     try:
-        while (frame := await read_frame(reader)) is not None:
-            for _op, request, target, location in frame:
-                task = asyncio.create_task(_requested(schedulers, target, location, request, out))
-                requested.add(task)
-                task.add_done_callback(requested.discard)
+        # A reset: the main process died (kill -9); this worker stops without a traceback.
+        with contextlib.suppress(ConnectionError):
+            while (frame := await read_frame(reader)) is not None:
+                for _op, request, target, location in frame:
+                    task = asyncio.create_task(
+                        _requested(schedulers, target, location, request, out))
+                    requested.add(task)
+                    task.add_done_callback(requested.discard)
     finally:
         for s in schedulers.values():
             s.shutdown()

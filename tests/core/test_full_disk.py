@@ -237,3 +237,41 @@ if __name__ == "__main__":
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     print(json.dumps(asyncio.run(drive(sys.argv[1]))))
+
+
+async def test_evaluation_that_cannot_record_warns_once_an_episode(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """On a full disk the alert rules' commit fails every round (bench/faults.py saw three
+    tracebacks a minute): one WARNING for the episode, none per round, one INFO when it
+    records again.  (The full disk itself is the bench's drill; here the commit's error.)"""
+    import asyncio
+    import itertools
+    import logging
+    import sqlite3
+
+    from slaguard.app import App
+    from slaguard.config import parse_config
+    from tests.conftest import api_config
+
+    cfg, _ = parse_config(api_config(tmp_path, "t"), env={})
+    app = App(cfg, serve_http=False)
+    full = sqlite3.OperationalError("database or disk is full")
+    rounds = itertools.chain([full] * 4, itertools.repeat(None))
+
+    async def evaluate_now() -> None:
+        failure = next(rounds)
+        if failure is not None:
+            raise failure
+
+    app.evaluate_now = evaluate_now  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="slaguard.app")
+    task = asyncio.create_task(app._evaluate_every(0.001))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    await app.stop()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "slaguard.app"]
+    assert lines == [
+        ("WARNING", "alert state cannot be recorded (database or disk is full); evaluating "
+                    "again every round until it can"),
+        ("INFO", "alert state is recorded again")]
+    assert not any(r.exc_info for r in caplog.records)
