@@ -56,18 +56,13 @@ class Principal:
     kind: Kind
     customer: str | None = None  # set for kind customer
 
-    @property
-    def staff(self) -> bool:
-        return self.kind in ("staff write", "staff read")
-
 
 STAFF_WRITE = Principal("staff write")
 STAFF_READ = Principal("staff read")
 SCRAPER = Principal("scraper")
 
-# Which principals a role admits; CUSTOMER also admits the customer itself.
+# Which principals a role admits (public and portal: anyone, at this layer).
 _ADMITS: Mapping[Role, tuple[Kind, ...]] = {
-    Role.CUSTOMER: ("staff write", "staff read"),  # staff read: GET only (see allowed)
     Role.STAFF_READ: ("staff write", "staff read"),
     Role.STAFF_WRITE: ("staff write",),
     Role.METRICS: ("staff write", "staff read", "scraper"),
@@ -106,16 +101,18 @@ class Principals:
         return any(p.kind in wanted for _, p in self._tokens)
 
 
+def admits(role: Role, method: str) -> tuple[Kind, ...]:
+    """Whom a route of ``role`` lets in: a customer route, the customer (for itself) and
+    staff who write, and staff who read when it is a read."""
+    if role is Role.CUSTOMER:
+        return ("customer", "staff write", *(("staff read",) if method in _READS else ()))
+    return _ADMITS[role]
+
+
 def allowed(role: Role, who: Principal | None, method: str) -> bool:
     if role in (Role.PUBLIC, Role.PORTAL):
         return True
-    if who is None:
-        return False
-    if role is Role.CUSTOMER:
-        if who.kind == "customer":
-            return True
-        return who.kind == "staff write" or (who.kind == "staff read" and method in _READS)
-    return who.kind in _ADMITS[role]
+    return who is not None and who.kind in admits(role, method)
 
 
 # -- the table ----------------------------------------------------------------------------
@@ -219,9 +216,7 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     request[PRINCIPAL] = who
     if allowed(role, who, request.method):
         return await handler(request)
-    kinds = list(_ADMITS[role]) + (["customer"] if role is Role.CUSTOMER else [])
-    if role is Role.CUSTOMER and request.method not in _READS:
-        kinds.remove("staff read")
+    kinds = admits(role, request.method)
     if not principals.configured(kinds):
         settings = " or ".join(dict.fromkeys(_SETTING[k] for k in kinds))
         raise error(web.HTTPForbidden, f"this endpoint needs {role} access, and no token "

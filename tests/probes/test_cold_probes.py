@@ -123,7 +123,11 @@ async def test_many_concurrent_probes_never_queue_for_a_connection(origin: Origi
     finally:
         await close_connectors(ctx)
     assert all(r.outcome is Outcome.SUCCESS for r in results)
-    assert max(r.duration_ms for r in results) < 800  # a second wave would take >= 800
+    # Behind aiohttp's default limit of 100 connections, 20 probes would wait for a second
+    # 400 ms wave (>= 800 ms each).  Not the slowest single probe: on a busy 2-core machine
+    # one setup among 120 may be slow on its own (seen once in CI at 915 ms).
+    second_wave = [r.duration_ms for r in results if r.duration_ms >= 800]
+    assert len(second_wave) < 20, second_wave
 
 
 async def test_each_probe_has_its_own_headers_and_deadline(
