@@ -171,7 +171,14 @@ def parse_alertmanager(doc: Any) -> list[SourceChange]:
 
 
 def _ts(ms: int | None, tz: str) -> str | None:
-    return None if ms is None else rfc3339(ms, tz)
+    if ms is None:
+        return None
+    try:
+        return rfc3339(ms, tz)
+    except (OverflowError, ValueError, OSError):
+        # A stored instant no date can show (a bad record: evaluation leaves it out and
+        # raises bad_record); shown as stored, so staff can find and correct it.
+        return str(ms)
 
 
 def _seconds(ms: int | None) -> int | None:
@@ -197,7 +204,9 @@ def incident_json(inc: IncidentRecord, tz: str, now_ms: int,
         "escalation": {"level": inc.escalation_level,
                        "next": _ts(inc.next_escalation_ms, tz),
                        "notify": list(inc.escalation.notify),
-                       "chain": list(inc.escalation.chain)},
+                       "chain": list(inc.escalation.chain),
+                       "steps": [{"after_ms": after, "notify": list(channels)}
+                                 for after, channels in inc.escalation.plan]},
         "reopen_count": inc.reopen_count,
         "auto_resolve_at": _ts(inc.auto_resolve_ms, tz),
     }

@@ -1,7 +1,11 @@
 """Escalation: who is told, and when, while nobody acknowledges.
 
 Level 0 is the priority's own channels (``incidents.priorities.Px.notify``),
-told when the incident opens.  If it is not acknowledged within the
+told when the incident opens.  A priority with its own chain
+(``incidents.priorities.Px.escalation``: steps of ``after`` and ``notify``) tells
+step n once the incident has gone unanswered for step n's ``after`` (the
+standard: a P1 unanswered for 30 minutes goes to the senior engineer).
+Without one, the shared chain applies: if it is not acknowledged within the
 priority's ``escalate_after``, level 1 (``incidents.escalation[0]``) is told,
 another ``escalate_after`` later level 2, and so on to the end of the chain.
 
@@ -12,8 +16,8 @@ row, advances the level, sets the next deadline and writes the outbox rows.
 Acknowledgement, restoration and resolution clear the deadline, so a stale
 step cannot page anyone.  After a restart the overdue steps run once each,
 and the log records how late they ran.  Each deadline is the previous one plus
-``escalate_after`` (open + n × escalate_after), not "when the ticker happened to
-run" plus it, so a slow ticker never pushes the next level further out.
+gap to it (open + the step's ``after``), not "when the ticker happened to run"
+plus it, so a slow ticker never pushes the next level further out.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class PriorityClock:
     resolve_ms: int | None = None
     escalate_after_ms: int | None = None
     notify: tuple[str, ...] = ()
+    # The priority's own chain: (ms after opening, channels) per level ≥ 1; empty:
+    # the shared chain.
+    steps: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +73,11 @@ class EscalationPolicy:
     @classmethod
     def from_config(cls, incidents: Incidents) -> EscalationPolicy:
         clocks = {
-            Priority(p): PriorityClock(_ms(x.respond), _ms(x.restore), _ms(x.resolve),
-                                       _ms(x.escalate_after), tuple(x.notify))
+            Priority(p): PriorityClock(
+                _ms(x.respond), _ms(x.restore), _ms(x.resolve),
+                _ms(x.escalate_after) if x.escalation is None else None, tuple(x.notify),
+                tuple((_ms(step.after) or 0, tuple(step.notify))
+                      for step in x.escalation or ()))
             for p, x in incidents.priorities.items()
         }
         return cls(MappingProxyType(clocks), tuple(incidents.escalation))
@@ -78,6 +88,8 @@ class EscalationPolicy:
 
     def snapshot(self, priority: Priority) -> EscalationSnapshot:
         c = self.clock(priority)
+        if c.steps:
+            return EscalationSnapshot(c.notify, (), None, c.steps)
         return EscalationSnapshot(c.notify, self.chain, c.escalate_after_ms)
 
     def dues(self, priority: Priority, opened_ms: int) -> Dues:
@@ -92,25 +104,42 @@ class EscalationPolicy:
 def level_channels(snap: EscalationSnapshot, level: int) -> tuple[str, ...]:
     if level == 0:
         return snap.notify
-    return (snap.chain[level - 1],) if level - 1 < len(snap.chain) else ()
+    plan = snap.plan
+    return plan[level - 1][1] if level - 1 < len(plan) else ()
 
 
 def level_name(snap: EscalationSnapshot, level: int) -> str | None:
-    return None if level == 0 else "".join(level_channels(snap, level)) or None
+    return None if level == 0 else ", ".join(level_channels(snap, level)) or None
+
+
+def levels(snap: EscalationSnapshot) -> int:
+    """How many escalation levels (≥ 1) the plan has."""
+    return len(snap.plan)
+
+
+def _after(snap: EscalationSnapshot, level: int) -> int:
+    """ms after opening at which ``level`` is due (0 for level 0)."""
+    return 0 if level == 0 else snap.plan[level - 1][0]
 
 
 def scheduled_ms(snap: EscalationSnapshot, level: int, opened_ms: int) -> int | None:
     """When ``level`` (≥ 1) is due on the schedule; None when it never will be."""
-    if snap.escalate_after_ms is None or level < 1 or level > len(snap.chain):
+    if level < 1 or level > levels(snap):
         return None
-    return opened_ms + level * snap.escalate_after_ms
+    return opened_ms + _after(snap, level)
 
 
 def following_ms(snap: EscalationSnapshot, level: int, due_ms: int) -> int | None:
     """When the level after ``level`` is due, ``level`` having been due at ``due_ms``."""
-    if snap.escalate_after_ms is None or level + 1 > len(snap.chain):
+    if level + 1 > levels(snap):
         return None
-    return due_ms + snap.escalate_after_ms
+    return due_ms + _after(snap, level + 1) - _after(snap, level)
+
+
+def next_after_reopen_ms(snap: EscalationSnapshot, level: int, now_ms: int) -> int | None:
+    """A re-opened, unanswered incident at ``level``: the next level is due the same gap
+    after ``now`` as it was after ``level`` on the schedule."""
+    return following_ms(snap, level, now_ms)
 
 
 def stopped(inc: IncidentRecord) -> bool:

@@ -46,10 +46,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerting.clock import Clock
-from alerting.escalation import EscalationPolicy, scheduled_ms, stopped
+from alerting.escalation import EscalationPolicy, next_after_reopen_ms, scheduled_ms, stopped
 from alerting.notification import Priority, Status
 from alerting.outbox import AUTOMATIC_SOURCES, DEFAULT_RENDERING, Rendering, enqueue
-from alerting.rules import BURN_RATE, CONFIRMED_OUTAGE, DEAD_LETTER, PROBE_DOWN
+from alerting.rules import (
+    BURN_RATE,
+    CONFIRMED_OUTAGE,
+    DEAD_LETTER,
+    LATENCY,
+    PROBE_DOWN,
+    RPO,
+    TLS_EXPIRY,
+    UPLOAD,
+)
 from alerting.store import (
     AlertingStore,
     EscalationSnapshot,
@@ -217,10 +226,8 @@ class Incidents:
         return inc
 
     def _reopen(self, tx: Tx, inc: IncidentRecord, actor: str, now_ms: int) -> IncidentRecord:
-        after = inc.escalation.escalate_after_ms
-        more = inc.escalation_level < len(inc.escalation.chain)
-        nxt = now_ms + after if inc.responded_ms is None and after is not None and more \
-            else None
+        nxt = None if inc.responded_ms is not None else \
+            next_after_reopen_ms(inc.escalation, inc.escalation_level, now_ms)
         tx.update_incident(inc.id, now_ms, restored_ms=None, restored_by=None,
                            auto_resolve_ms=None, reopen_count=inc.reopen_count + 1,
                            next_escalation_ms=nxt)
@@ -416,6 +423,9 @@ def list_incidents(store: AlertingStore, period: Any) -> list[IncidentRecord]:
 
 # Our own trouble, not the platform's: a silent probe or a lost page owes no customer a credit.
 NOT_FOR_COMPENSATION = frozenset({PROBE_DOWN, DEAD_LETTER})
+# Warnings, not failures: a stale backup, a slow page or upload, an expiring certificate
+# lose no data (0 stated), so the backup record does not assess them as data loss.
+NO_FAILURE_RULES = frozenset({RPO, LATENCY, UPLOAD, TLS_EXPIRY})
 
 
 def compensation_records(incidents: Iterable[IncidentRecord],
@@ -423,12 +433,29 @@ def compensation_records(incidents: Iterable[IncidentRecord],
                          ) -> list[compensation.IncidentRecord]:
     """The compensation module's incident type (``slo.compensation.IncidentRecord``):
     response times per incident, every customer of the incident's service concerned.
-    Data loss is not known here (0); ``import-incidents`` can supply it."""
+    Data loss is not known here (0); ``import-incidents`` can supply it.  Labels
+    ``data_corruption`` / ``security`` (``"true"``) flag 数据损坏 / 安全事件, and
+    ``recovery_status`` / ``hardening_status`` say how far the free remedy is."""
     return [compensation.IncidentRecord(
         id=i.public_id, priority=i.priority.value, opened_ms=i.opened_ms,
         responded_ms=i.responded_ms, restored_ms=i.restored_ms, resolved_ms=i.resolved_ms,
-        services=(i.service,), title=i.title)
+        services=(i.service,), title=i.title, data_loss_stated=i.rule in NO_FAILURE_RULES,
+        **_remedy_flags(i.labels))
         for i in incidents if i.rule not in exclude_rules and i.source not in OWN_SOURCES]
+
+
+def _remedy_flags(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Flags from labels; a status that is none of the known ones (or without its flag)
+    is left out, so a typo costs the status line its detail, never the incident."""
+    out: dict[str, Any] = {}
+    for flag, status in (("data_corruption", "recovery_status"),
+                         ("security", "hardening_status")):
+        if labels.get(flag, "").strip().lower() in ("true", "yes", "1"):
+            out[flag] = True
+            value = labels.get(status)
+            if value in compensation.REMEDY_STATUSES:
+                out[status] = value
+    return out
 
 
 # -- lateness and response figures (pure) ---------------------------------------------------

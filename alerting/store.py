@@ -128,18 +128,35 @@ class EscalationSnapshot:
     """
 
     notify: tuple[str, ...] = ()  # level 0: the priority's channels
-    chain: tuple[str, ...] = ()  # level n ≥ 1: chain[n - 1]
-    escalate_after_ms: int | None = None
+    chain: tuple[str, ...] = ()  # the shared chain: level n ≥ 1 is chain[n - 1] ...
+    escalate_after_ms: int | None = None  # ... told n × escalate_after after opening
+    # The priority's own chain, when it has one: level n ≥ 1 is steps[n - 1], told
+    # (after_ms since opening, channels).  Rows written before it existed have none.
+    steps: tuple[tuple[int, tuple[str, ...]], ...] = ()
+
+    @property
+    def plan(self) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """Every level ≥ 1 as (ms after opening, channels)."""
+        if self.steps:
+            return self.steps
+        if self.escalate_after_ms is None:
+            return ()
+        return tuple(((n + 1) * self.escalate_after_ms, (name,))
+                     for n, name in enumerate(self.chain))
 
     def to_json(self) -> str:
-        return json.dumps({"notify": list(self.notify), "chain": list(self.chain),
-                           "escalate_after_ms": self.escalate_after_ms})
+        doc: dict[str, Any] = {"notify": list(self.notify), "chain": list(self.chain),
+                               "escalate_after_ms": self.escalate_after_ms}
+        if self.steps:
+            doc["steps"] = [[after, list(channels)] for after, channels in self.steps]
+        return json.dumps(doc)
 
     @classmethod
     def from_json(cls, text: str) -> EscalationSnapshot:
         doc = json.loads(text)
+        steps = tuple((int(after), tuple(channels)) for after, channels in doc.get("steps", ()))
         return cls(tuple(doc.get("notify", ())), tuple(doc.get("chain", ())),
-                   doc.get("escalate_after_ms"))
+                   doc.get("escalate_after_ms"), steps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,19 @@ One JSON object a line::
     {"id": "INC-1001", "priority": "P1", "opened": "2026-10-20T10:02:00+08:00",
      "responded": "2026-10-20T10:20:00+08:00", "restored": "2026-10-20T10:45:00+08:00",
      "resolved": "2026-10-20T16:00:00+08:00", "data_lost_seconds": 0,
-     "customer": "acme", "services": ["core"], "title": "web front end down"}
+     "customer": "acme", "services": ["core"], "title": "web front end down",
+     "data_corruption": false, "security": false}
 
 ``id``, ``priority`` and ``opened`` are required; timestamps are RFC 3339 with
 an offset (``Z`` allowed); ``responded``/``restored``/``resolved`` may be
 missing or null ("not yet"); ``customer`` null and ``services`` empty mean every
-customer.  Unknown fields are refused, so a misspelt ``respondedd`` cannot
-silently drop a response time.
+customer.  ``data_corruption`` (数据损坏) and ``security`` (安全事件) flag an
+incident that owes free data recovery or free security hardening plus a fee
+credit; ``recovery_status`` / ``hardening_status`` (``pending``, ``in_progress``,
+``done``; default ``pending``) say how far that remedy is.  ``data_lost_seconds``
+given (even 0) is the ticket's word on data loss; left out, a P1 (by default) or
+a data-corruption incident is assessed from the backup record instead.  Unknown fields are
+refused, so a misspelt ``respondedd`` cannot silently drop a response time.
 
 All or nothing: the whole file is parsed first and written in one
 transaction; the first bad line stops the import with its line number and the
@@ -20,7 +26,9 @@ fields changed (a later export may carry the resolution), so importing the same
 file twice changes nothing.
 
 The table is ``imported_incidents`` in the store's SQLite file, opened here
-with its own connection (WAL, busy timeout) beside the store's writer.
+with its own connection (WAL, busy timeout) beside the store's writer.  A table
+written by an older slaguard gains the columns added since (``ADD COLUMN`` with
+their defaults, as the store migrates ``results``), so its rows keep their meaning.
 """
 
 from __future__ import annotations
@@ -33,12 +41,12 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from slaguard.errors import ImportFileError, StoreError
 from slaguard.importer import json_lines, short
 from slaguard.store.db import connect as open_db
-from slo.compensation import IncidentRecord
+from slo.compensation import REMEDY_STATUSES, IncidentRecord, RemedyStatus
 from slo.periods import Period, to_ms
 
 SCHEMA = """
@@ -54,19 +62,33 @@ CREATE TABLE IF NOT EXISTS imported_incidents (
     services TEXT NOT NULL DEFAULT '[]',
     title TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL,
-    imported_ms INTEGER NOT NULL
+    imported_ms INTEGER NOT NULL,
+    data_corruption INTEGER NOT NULL DEFAULT 0,
+    security INTEGER NOT NULL DEFAULT 0,
+    recovery_status TEXT,
+    hardening_status TEXT,
+    data_loss_stated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS imported_incidents_by_opened ON imported_incidents (opened_ms);
 """
+# Columns added after the table's first version: (name, definition) for ADD COLUMN.
+ADDED_COLUMNS = (
+    ("data_corruption", "INTEGER NOT NULL DEFAULT 0"),
+    ("security", "INTEGER NOT NULL DEFAULT 0"),
+    ("recovery_status", "TEXT"),
+    ("hardening_status", "TEXT"),
+    ("data_loss_stated", "INTEGER NOT NULL DEFAULT 0"),
+)
 BUSY_TIMEOUT_MS = 30_000
 # Data lost in one incident, at most: a year is far past any compensation tier, and
 # SQLite's INTEGER could not hold 10**30 anyway.
 MAX_DATA_LOST_SECONDS = 366 * 86_400
 REQUIRED = ("id", "priority", "opened")
 OPTIONAL = ("responded", "restored", "resolved", "data_lost_seconds", "customer", "services",
-            "title")
+            "title", "data_corruption", "security", "recovery_status", "hardening_status")
 _COLUMNS = ("id", "priority", "opened_ms", "responded_ms", "restored_ms", "resolved_ms",
-            "data_lost_seconds", "customer", "services", "title")
+            "data_lost_seconds", "customer", "services", "title", "data_corruption",
+            "security", "recovery_status", "hardening_status", "data_loss_stated")
 
 
 @dataclass(frozen=True)
@@ -97,21 +119,46 @@ def connect(db_path: str | Path) -> Iterator[sqlite3.Connection]:
     try:
         with closing(open_db(path, BUSY_TIMEOUT_MS, "incidents")) as db:
             db.executescript(SCHEMA)
+            _add_columns(db)
             yield db
     except sqlite3.Error as e:
         raise StoreError(f"{path}: incidents: {e}") from None
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a table of an older slaguard up to date, in one write transaction (two
+    processes at once: the second finds the columns there)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in db.execute("PRAGMA table_info(imported_incidents)")}
+        for name, definition in ADDED_COLUMNS:
+            if name not in have:
+                db.execute(f"ALTER TABLE imported_incidents ADD COLUMN {name} {definition}")
+        if "data_loss_stated" not in have:
+            # Rows from before: a positive loss was stated; a 0 cannot be told from an
+            # absent one, so the backup record may assess it (as for a new import).
+            db.execute("UPDATE imported_incidents SET data_loss_stated = 1 "
+                       "WHERE data_lost_seconds > 0")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def _row(r: IncidentRecord) -> tuple[Any, ...]:
     return (r.id, r.priority, r.opened_ms, r.responded_ms, r.restored_ms, r.resolved_ms,
-            r.data_lost_seconds, r.customer, json.dumps(list(r.services)), r.title)
+            r.data_lost_seconds, r.customer, json.dumps(list(r.services)), r.title,
+            int(r.data_corruption), int(r.security), r.recovery_status, r.hardening_status,
+            int(r.states_data_loss))
 
 
 def _record(row: tuple[Any, ...]) -> IncidentRecord:
     (id_, priority, opened, responded, restored, resolved, lost, customer, services,
-     title) = row
+     title, corruption, security, recovery, hardening, stated) = row
     return IncidentRecord(id_, priority, opened, responded, restored, resolved, lost, customer,
-                          tuple(json.loads(services)), title)
+                          tuple(json.loads(services)), title, bool(corruption), bool(security),
+                          recovery, hardening, bool(stated))
 
 
 def _upsert(db: sqlite3.Connection, r: IncidentRecord, source: str, now_ms: int) -> str:
@@ -199,6 +246,26 @@ def _services(doc: dict[str, Any], known: Collection[str] | None) -> tuple[str, 
     return tuple(value)
 
 
+def _flag(doc: dict[str, Any], key: str) -> bool:
+    value = doc.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _status(doc: dict[str, Any], key: str, flag: str) -> RemedyStatus | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if value not in REMEDY_STATUSES:
+        raise ValueError(f"{key}: expected one of {', '.join(REMEDY_STATUSES)}, got {value!r}")
+    if not doc.get(flag):
+        raise ValueError(f"{key}: only for an incident with {flag}: true")
+    return cast(RemedyStatus, value)
+
+
 def _one_of(key: str, value: str | None, known: Collection[str] | None) -> None:
     if value is not None and known is not None and value not in known:
         raise ValueError(f"{key}: {value!r} is not one of {', '.join(sorted(known))}")
@@ -222,9 +289,14 @@ def parse_incident(doc: Any, known: Known = Known()) -> IncidentRecord:
     for key, ms in times.items():
         if ms is not None and ms < opened:
             raise ValueError(f"{key}: before opened ({doc[key]} < {doc['opened']})")
+    corruption, security = _flag(doc, "data_corruption"), _flag(doc, "security")
     return IncidentRecord(id_, priority, opened, times["responded"], times["restored"],
                           times["resolved"], _seconds(doc, "data_lost_seconds"), customer,
-                          _services(doc, known.services), _text(doc, "title") or "")
+                          _services(doc, known.services), _text(doc, "title") or "",
+                          corruption, security,
+                          _status(doc, "recovery_status", "data_corruption"),
+                          _status(doc, "hardening_status", "security"),
+                          doc.get("data_lost_seconds") is not None)
 
 
 def read_file(path: str | Path, known: Known = Known()) -> list[IncidentRecord]:

@@ -5,13 +5,16 @@ One path for the CLI, the API and the monthly job, so they agree to the fen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from compensation.incidents_import import incidents_for_period
 from slaguard.config import Config
 from slaguard.config.schema import Customer
 from slaguard.errors import SlaguardError
 from slaguard.evaluation import Evaluator
 from slaguard.policy import compensation_policy
-from slo import Report
+from slo import Period, Report
+from slo.compensation import IncidentRecord
 from slo.statement import Statement, build_statement
 
 
@@ -46,3 +49,9 @@ def statement_from_report(evaluator: Evaluator, report: Report, c: Customer, now
     ids = {i.id for i in imported}
     incidents = imported + [i for i in evaluator.incidents(report.period) if i.id not in ids]
     return build_statement(report, c, compensation_policy(cfg), incidents, now_ms)
+
+
+def imported_incidents(cfg: Config) -> Callable[[Period], list[IncidentRecord]]:
+    """What ``Evaluator(imported=...)`` reads: the period's ``import-incidents`` tickets,
+    so that the report's incidents section shows them beside the live ones."""
+    return lambda period: incidents_for_period(cfg.storage.path, period)

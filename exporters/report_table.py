@@ -50,15 +50,55 @@ def render(doc: dict[str, Any]) -> str:
             verdict = "qualified" if m["qualified"] else m["status"]
             lines.append(f"  {s['service']}: maintenance {m['id']} {m['start']} – {m['end']}: "
                          f"{verdict} ({m['reason']})")
+    # Each objective is printed with its own comparison: the standard's "<" is not
+    # met by a value exactly at the limit, an inclusive bound ("≤") is.
     for x in doc["latency"]:
-        bounds = ", ".join(f"{b['bound']} {b['value_ms'] or '-'} ms ≤ {b['limit_ms']} ms "
-                           f"{_yes(b['holds'])}" for b in x["bounds"])
+        bounds = ", ".join(f"{b['bound']} {b['value_ms'] or '-'} ms (objective "
+                           f"{b['comparison']}) {_yes(b['holds'])}" for b in x["bounds"])
         lines.append(f"latency {x['slo']}: {x['count']} results; {bounds}")
     for x in doc["rpo"]:
         worst = x["worst"]["age_ms"] // 1000 if x["worst"] else "-"
-        lines.append(f"rpo {x['slo']}: worst age {worst} s ≤ {x['objective_ms'] // 1000} s "
+        lines.append(f"rpo {x['slo']}: worst age {worst} s (objective {x['comparison']}) "
                      f"{_yes(x['compliant'])}")
     for x in doc["rto"]:
-        lines.append(f"rto {x['slo']}: {len(x['outages'])} outages, all within "
-                     f"{x['objective_ms'] // 1000} s: {_yes(x['compliant'])}")
+        lines.append(f"rto {x['slo']}: {len(x['outages'])} outages, each restored "
+                     f"{x['comparison']}: {_yes(x['compliant'])}")
+    for b in doc.get("backups", []):
+        verdict = {"ok": "ok", "due": "due (within grace)", "missed": "MISSED: RPO risk",
+                   "unknown": "never seen: RPO risk"}[b["status"]]
+        lines.append(f"backup {b['of']} {b['kind']} (every {_ms(b['every_ms'])}, grace "
+                     f"{_ms(b['grace_ms'])}): newest {b['newest'] or '-'}, age "
+                     f"{_ms(b['age_ms'])} at {b['at']}: {verdict}; "
+                     f"{b['late_probes']} probes found it late")
+    lines += _incidents(doc.get("incidents"))
     return "\n".join(lines) + "\n"
+
+
+def _ms(ms: int | str | None) -> str:
+    return "-" if ms is None else _duration(int(float(ms)) // 1000)
+
+
+def _clock(name: str, c: dict[str, Any]) -> str:
+    if c["standard_ms"] is None:
+        return f"{name} {_ms(c['took_ms']) if c['took_ms'] is not None else '-'}"
+    took = _ms(c["took_ms"]) if c["took_ms"] is not None else "not yet"
+    verdict = {True: "met", False: f"LATE by {_ms(c['late_ms'])}", None: "pending"}[c["met"]]
+    return f"{name} {took} / {_ms(c['standard_ms'])} {verdict}"
+
+
+def _incidents(x: dict[str, Any] | None) -> list[str]:
+    """Each incident's respond, restore and resolve clock against its priority's
+    standard, then MTTA / MTTR and the late counts per priority."""
+    if x is None:
+        return []
+    out = [f"incidents: {len(x['list'])} opened"]
+    for i in x["list"]:
+        clocks = "; ".join(_clock(c, i[c]) for c in ("respond", "restore", "resolve"))
+        out.append(f"  {i['priority']} {i['id']} ({i['source']}) opened {i['opened']}: {clocks}")
+    for f in x["by_priority"]:
+        if not f["incidents"]:
+            continue
+        late = ", ".join(f"{c} {n}" for c, n in f["late"].items())
+        out.append(f"  {f['priority']}: {f['incidents']} incidents, MTTA {_ms(f['mtta_ms'])}, "
+                   f"MTTR {_ms(f['mttr_ms'])}; late: {late}")
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from slo.compensation import LINE_KINDS, duration_text
+from slo.compensation import LINE_KINDS, REMEDY_STATUS_TEXT, duration_text
 from slo.statement import Statement
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -84,6 +84,14 @@ LABELS: dict[str, Pair] = {
     "notice_days": ("提前通知工作日 / 要求", "Working days of notice / required"),
     "qualified": ("是否符合通知要求", "Qualified"),
     "evidence": ("监测覆盖率（目标、监测点）", "Coverage by target and location"),
+    "objectives": ("性能指标与数据恢复", "Performance and recovery objectives"),
+    "objective_kind": ("指标", "Objective"),
+    "measured": ("实测值", "Measured"),
+    "comparison": ("承诺", "Promise"),
+    "samples": ("样本数", "Samples"),
+    "strict_note": ("按服务标准的写法，“<”表示恰好等于上限即未达标。",
+                    "As the standard writes it, \"<\" means a value exactly at the bound is "
+                    "not met."),
     "incidents": ("事件与响应时间", "Incidents and response times"),
     "incident": ("事件", "Incident"),
     "opened": ("受理时间", "Opened"),
@@ -93,6 +101,11 @@ LABELS: dict[str, Pair] = {
     "response_credit": ("响应时间补偿", "Response credit"),
     "data_lost": ("数据丢失", "Data lost"),
     "data_loss_credit": ("数据丢失补偿", "Data-loss credit"),
+    "newest_backup": ("最近可恢复备份", "newest recoverable backup"),
+    "restore_clock": ("恢复服务 / 标准", "Restored / standard"),
+    "resolve_clock": ("彻底解决 / 标准", "Resolved / standard"),
+    "not_yet": ("尚未", "not yet"),
+    "late_by": ("超时", "late by"),
     "lines": ("补偿明细", "Credit lines"),
     "kind": ("类别", "Kind"),
     "rule": ("适用规则", "Rule applied"),
@@ -122,6 +135,10 @@ LABELS: dict[str, Pair] = {
     "cap": ("补偿上限", "Cap"),
     "cap_scope": ("可用性、服务中断与响应时间补偿合计；数据丢失补偿不计入",
                   "availability, interruption and response together; data loss outside"),
+    "remedy_credits": ("数据损坏、安全事件的服务费补偿",
+                       "Fee credit for data corruption, security"),
+    "remedy_scope": ("另提供免费数据恢复、免费安全加固；不计入上限",
+                     "besides free data recovery and hardening; outside the cap"),
     "hash": ("内容哈希（SHA-256）", "Content hash (SHA-256)"),
 }
 
@@ -186,6 +203,7 @@ def render(statement: Statement, *, font_family: str | None = None) -> str:
         raise ValueError(f"unusable font family name {font_family!r}")
     fonts = DEFAULT_FONTS if font_family is None else f'"{font_family}", {DEFAULT_FONTS}'
     return environment().get_template(TEMPLATE).render(
-        d=statement.to_dict(), L=LABELS, K=LINE_KINDS, S=STATUSES, C=CAUSES, M=MODES, STEPS=STEPS,
+        d=statement.to_dict(), L=LABELS, K=LINE_KINDS, R=REMEDY_STATUS_TEXT, S=STATUSES,
+        C=CAUSES, M=MODES, STEPS=STEPS,
         font_family=fonts,
     )

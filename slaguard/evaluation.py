@@ -54,7 +54,9 @@ def latency_histograms(store: SQLiteStore, objectives: Iterable[LatencyObjective
 class Evaluator:
     """``maintenance``: windows created at run time (the API), merged with the
     configured ones; ``incidents``: incidents of a period from the alerting
-    record, for statements.
+    record, for statements; ``imported``: those of ``import-incidents`` (both go
+    into the report's incidents section, an imported one winning over a live one
+    with the same id, as on statements).
 
     Every record passes ``slaguard.records`` before the pure evaluator sees it: one
     it cannot use is left out and logged once, and stays in ``rejected()`` (which
@@ -62,8 +64,10 @@ class Evaluator:
 
     def __init__(self, cfg: Config, store: SQLiteStore, calendar: WorkingDayCalendar,
                  maintenance: Callable[[], Iterable[MaintenanceSpec]] = tuple,
-                 incidents: Callable[[slo.Period], list[IncidentRecord]] = lambda _: []):
+                 incidents: Callable[[slo.Period], list[IncidentRecord]] = lambda _: [],
+                 imported: Callable[[slo.Period], list[IncidentRecord]] = lambda _: []):
         self.cfg = cfg
+        self._imported = imported
         self.store = store
         self.calendar = calendar
         self.maintenance = maintenance
@@ -108,6 +112,14 @@ class Evaluator:
         """The usable incidents of ``period`` from the alerting record."""
         return self.usable_incidents(self._incidents(period), f"alerting {period.label}")
 
+    def all_incidents(self, period: slo.Period) -> list[tuple[IncidentRecord, str]]:
+        """Imported and live incidents of ``period`` with their source; an imported
+        ticket with a live incident's id is that incident and wins."""
+        imported = self.usable_incidents(self._imported(period), f"imported {period.label}")
+        ids = {i.id for i in imported}
+        return [(i, "imported") for i in imported] + [
+            (i, "live") for i in self.incidents(period) if i.id not in ids]
+
     def latency(self, from_ms: int, to_ms: int, max_listed: int = MAX_LISTED
                 ) -> slo.LatencyHistograms:
         return latency_histograms(self.store, self.policy.latency, from_ms, to_ms, max_listed)
@@ -124,7 +136,7 @@ class Evaluator:
             self.policy, maintenance=self.policy.maintenance + tuple(self.windows()))
         return slo.build_report(policy, period, now_ms, series, calendar=self.calendar,
                                 latency=latency, services=services, burn=burn,
-                                max_listed=MAX_LISTED,
+                                max_listed=MAX_LISTED, incidents=self.all_incidents(period),
                                 freshness=[slo.FreshnessSample(ts, rp, t, loc)
                                            for t, loc, ts, rp in freshness])
 

@@ -19,11 +19,13 @@ from slo.compensation import CompensationPolicy
 from slo.model import (
     SLO_KINDS,
     AvailabilityRules,
+    BackupKindSpec,
     FreshnessObjective,
     LatencyBound,
     LatencyObjective,
     MaintenanceSpec,
     Policy,
+    PriorityStandard,
     RestoreObjective,
     ServiceSpec,
     TargetSpec,
@@ -32,6 +34,12 @@ from slo.periods import to_ms
 
 if TYPE_CHECKING:
     from slaguard.config.schema import SLO, Config
+
+
+def inclusive(td: timedelta) -> bool:
+    """Is a configured bound met at its limit?  ``slaguard.config.schema.Bound`` values
+    say so; a plain ``timedelta`` follows the standard's "<" (strict)."""
+    return bool(getattr(td, "inclusive", False))
 
 _MS = timedelta(milliseconds=1)
 
@@ -97,20 +105,41 @@ def _objectives(cfg: Config) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {k: [] for k in SLO_KINDS}
     for s in cfg.slos:
         if s.latency is not None:
-            bounds = tuple(LatencyBound(k, duration_ms(v)) for k, v in s.latency.items())
+            bounds = tuple(LatencyBound(k, duration_ms(v), inclusive(v))
+                           for k, v in s.latency.items())
             out["latency"].append(LatencyObjective(s.name, _slo_targets(cfg, s), bounds))
         if s.freshness is not None:
             out["freshness"].append(FreshnessObjective(
-                s.name, _slo_targets(cfg, s, ("freshness",)), duration_ms(s.freshness)))
+                s.name, _slo_targets(cfg, s, ("freshness",)), duration_ms(s.freshness),
+                inclusive(s.freshness)))
         if s.restore_within is not None:
             out["restore"].append(RestoreObjective(
-                s.name, _slo_services(cfg, s), duration_ms(s.restore_within)))
+                s.name, _slo_services(cfg, s), duration_ms(s.restore_within),
+                inclusive(s.restore_within)))
     return out
+
+
+def _backup_kinds(cfg: Config) -> tuple[BackupKindSpec, ...]:
+    return tuple(BackupKindSpec(f"{t.name}.{k.name}", t.name, k.name, duration_ms(k.every),
+                                duration_ms(k.grace))
+                 for t in cfg.targets if t.kind == "freshness" for k in getattr(t, "backups", ()))
+
+
+def _standards(cfg: Config) -> tuple[PriorityStandard, ...]:
+    def ms(td: timedelta | None) -> int | None:
+        return None if td is None else duration_ms(td)
+
+    return tuple(PriorityStandard(p, ms(x.respond), ms(x.restore), ms(x.resolve))
+                 for p, x in sorted(cfg.incidents.priorities.items()))
 
 
 def from_config(cfg: Config) -> Policy:
     """The evaluator's policy for a loaded, validated configuration."""
     objectives = _objectives(cfg)
+    kinds = _backup_kinds(cfg)
+    # Each backup kind is a freshness objective of its own: "at most every + grace old".
+    objectives["freshness"] += [FreshnessObjective(k.target, (k.target,), k.max_age_ms, True)
+                                for k in kinds]
     return Policy(
         timezone=cfg.timezone,
         services=_services(cfg),
@@ -120,6 +149,8 @@ def from_config(cfg: Config) -> Policy:
         latency=tuple(objectives["latency"]),
         freshness=tuple(objectives["freshness"]),
         restore=tuple(objectives["restore"]),
+        incident_standards=_standards(cfg),
+        backup_kinds=kinds,
     )
 
 
@@ -139,8 +170,15 @@ def compensation_policy(cfg: Config) -> CompensationPolicy:
         response_tiers=tuple(c.response.tiers),
         respond_ms={p: int(v.respond.total_seconds()) * 1000
                     for p, v in cfg.incidents.priorities.items()},
+        restore_ms={p: duration_ms(v.restore) for p, v in cfg.incidents.priorities.items()
+                    if v.restore is not None},
+        resolve_ms={p: duration_ms(v.resolve) for p, v in cfg.incidents.priorities.items()
+                    if v.resolve is not None},
         data_loss_tiers=tuple((None if b is None else int(b.total_seconds()), pct)
                               for b, pct in c.data_loss.tiers),
         cap_percent=c.cap,
         settlement=tuple(c.settlement),
+        data_corruption_percent=c.data_corruption.credit,
+        security_percent=c.security.credit,
+        data_loss_from_backups=tuple(c.data_loss.from_backups),
     )

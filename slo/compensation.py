@@ -13,8 +13,18 @@ docs/design.md "Accounting semantics", exactly:
   standard respond time; the worst incident of the month (or the sum).
 * **Data-loss credit**: the first tier is ``< bound``, later tiers ``≤ bound``
   (the source's "< 1 h / 1–24 h / > 24 h"); past the last bounded tier a
-  person reviews the negotiated extra.  It sits outside the cap.
+  person reviews the negotiated extra.  It sits outside the cap.  The loss is
+  what the ticket states; a ticket that states none, of a priority in
+  ``data_loss_from_backups`` (default P1) or flagged data corruption, lost what
+  the backup record says: its opening − the newest recoverable point before it
+  (docs/design.md "RPO"), printed with that point as evidence.
 * **Cap** on availability + interruption + response, shown as its own negative line.
+* **Data corruption** (数据损坏: 免费数据恢复 + 服务费补偿) and **security incidents**
+  (安全事件: 免费安全加固 + 服务费补偿): a month with incidents so flagged earns one
+  fee credit per kind (a policy percentage, default 10 %, outside the cap, which
+  the contract draws around availability, interruption and response only) and,
+  per incident, a non-monetary line for the free recovery or hardening, with its
+  status.
 
 Money is ``Decimal`` (never a float); each line is rounded once to 0.01 with
 ROUND_HALF_UP from the exact ``Fraction`` product, and the total is the sum of
@@ -32,9 +42,20 @@ from typing import Literal, TypeVar
 
 from slo.availability import Availability
 from slo.fmt import number, percent_down, percent_text
+from slo.periods import rfc3339
+from slo.recovery import RecoveryPoint, data_loss_at
 
 CreditMode = Literal["tiered", "linear", "max"]
-LineKind = Literal["availability", "interruption", "response", "data_loss", "cap"]
+LineKind = Literal["availability", "interruption", "response", "data_loss", "cap",
+                   "data_corruption", "data_recovery", "security", "security_hardening"]
+RemedyStatus = Literal["pending", "in_progress", "done"]
+REMEDY_STATUSES: tuple[RemedyStatus, ...] = ("pending", "in_progress", "done")
+# The status of a free remedy on a statement (中文, English).
+REMEDY_STATUS_TEXT: Mapping[str, tuple[str, str]] = {
+    "pending": ("待执行", "pending"),
+    "in_progress": ("进行中", "in progress"),
+    "done": ("已完成", "done"),
+}
 CAPPED_KINDS: tuple[LineKind, ...] = ("availability", "interruption", "response")
 # Each kind's name on a statement (中文, English); every renderer takes it from here.
 LINE_KINDS: Mapping[LineKind, tuple[str, str]] = {
@@ -43,6 +64,10 @@ LINE_KINDS: Mapping[LineKind, tuple[str, str]] = {
     "response": ("响应时间补偿", "Response time"),
     "data_loss": ("数据丢失补偿", "Data loss"),
     "cap": ("补偿上限", "Cap"),
+    "data_corruption": ("数据损坏补偿", "Data corruption"),
+    "data_recovery": ("免费数据恢复", "Free data recovery"),
+    "security": ("安全事件补偿", "Security incident"),
+    "security_hardening": ("免费安全加固", "Free security hardening"),
 }
 CENT = Decimal("0.01")
 _HUNDRED = Fraction(100)
@@ -70,10 +95,30 @@ class IncidentRecord:
     customer: str | None = None
     services: tuple[str, ...] = ()
     title: str = ""
+    # 数据损坏: free data recovery is owed, with its status; 安全事件: free hardening.
+    data_corruption: bool = False
+    security: bool = False
+    recovery_status: RemedyStatus | None = None  # None with the flag: pending
+    hardening_status: RemedyStatus | None = None
+    # The ticket states its data loss (even 0): it wins over the backup record.  A
+    # positive ``data_lost_seconds`` is stated whatever this says.
+    data_loss_stated: bool = False
+
+    @property
+    def states_data_loss(self) -> bool:
+        return self.data_loss_stated or self.data_lost_seconds > 0
 
     def __post_init__(self) -> None:
         if not self.id:
             raise ValueError("incident id must not be empty")
+        for flag, status in (("data_corruption", "recovery_status"),
+                             ("security", "hardening_status")):
+            value = getattr(self, status)
+            if value is not None and value not in REMEDY_STATUSES:
+                raise ValueError(f"{self.id}: {status} must be one of "
+                                 f"{', '.join(REMEDY_STATUSES)}")
+            if value is not None and not getattr(self, flag):
+                raise ValueError(f"{self.id}: {status} is only for a {flag} incident")
         if self.data_lost_seconds < 0:
             raise ValueError(f"{self.id}: data_lost_seconds must not be negative")
         for name in ("responded_ms", "restored_ms", "resolved_ms"):
@@ -119,12 +164,22 @@ class CompensationPolicy:
         (Decimal(50), Decimal(5)), (Decimal(100), Decimal(10)), (None, Decimal(20)),
     )
     respond_ms: Mapping[str, int] = field(default_factory=dict)  # priority → standard
+    # priority → restore / resolve standard: evidence on the statement (no credit tier)
+    restore_ms: Mapping[str, int] = field(default_factory=dict)
+    resolve_ms: Mapping[str, int] = field(default_factory=dict)
     # (data lost: < first bound, then ≤ bound, in seconds; credit %)
     data_loss_tiers: tuple[tuple[int | None, Decimal], ...] = (
         (3600, Decimal(50)), (86_400, Decimal(100)), (None, Decimal(300)),
     )
     cap_percent: Decimal = Decimal(100)
     settlement: tuple[str, ...] = ("fee_reduction",)
+    # 服务费补偿 for a month with a data-corruption / security incident (% of the fee):
+    # the standard names the compensation but not its size.
+    data_corruption_percent: Decimal = Decimal(10)
+    security_percent: Decimal = Decimal(10)
+    # Priorities whose incidents, without a stated loss, lost the data since the newest
+    # recoverable backup point before they began.
+    data_loss_from_backups: tuple[str, ...] = ("P1",)
 
     def __post_init__(self) -> None:
         if not self.availability_tiers:
@@ -361,6 +416,10 @@ class IncidentCredit:
     data_loss_percent: Decimal
     data_loss_tier: int  # index of the matched data-loss tier, −1 without loss
     review: bool  # past the last bounded data-loss tier: a person decides the extra
+    data_loss_seconds: int = 0  # the loss assessed: stated, or from the backup record
+    data_loss_source: Literal["ticket", "backups"] | None = None
+    backup: RecoveryPoint | None = None  # the newest point before it began (evidence)
+    backup_unknown: bool = False  # in scope, but no point is known before it began
 
 
 def response_tier(lateness: Fraction, tiers: Sequence[tuple[Decimal | None, Decimal]]) -> int:
@@ -382,8 +441,22 @@ def data_loss_tier(seconds: int, tiers: Sequence[tuple[int | None, Decimal]]) ->
     return len(tiers) - 1
 
 
-def incident_credit(inc: IncidentRecord, policy: CompensationPolicy, now_ms: int
-                    ) -> IncidentCredit:
+def assessed_loss(inc: IncidentRecord, policy: CompensationPolicy,
+                  points: Sequence[RecoveryPoint]
+                  ) -> tuple[int, Literal["ticket", "backups"] | None, RecoveryPoint | None, bool]:
+    """(seconds lost, source, backup point, no point known) of one incident."""
+    if inc.states_data_loss:
+        return inc.data_lost_seconds, ("ticket" if inc.data_lost_seconds else None), None, False
+    if not points or not (inc.priority in policy.data_loss_from_backups or inc.data_corruption):
+        return 0, None, None, False
+    loss = data_loss_at(inc.opened_ms, points)
+    if loss.point is None or loss.seconds is None:
+        return 0, None, None, True
+    return loss.seconds, ("backups" if loss.seconds else None), loss.point, False
+
+
+def incident_credit(inc: IncidentRecord, policy: CompensationPolicy, now_ms: int,
+                    points: Sequence[RecoveryPoint] = ()) -> IncidentCredit:
     standard = policy.respond_ms.get(inc.priority)
     answered = inc.responded_ms is not None
     end = inc.responded_ms if inc.responded_ms is not None else max(now_ms, inc.opened_ms)
@@ -393,13 +466,14 @@ def incident_credit(inc: IncidentRecord, policy: CompensationPolicy, now_ms: int
         lateness = Fraction(response - standard, standard) * 100
         tier = response_tier(lateness, policy.response_tiers)
         percent = policy.response_tiers[tier][1]
-    idx = data_loss_tier(inc.data_lost_seconds, policy.data_loss_tiers)
+    lost, source, point, unknown = assessed_loss(inc, policy, points)
+    idx = data_loss_tier(lost, policy.data_loss_tiers)
     loss, review = Decimal(0), False
     if idx >= 0:
         bound, loss = policy.data_loss_tiers[idx]
-        review = bound is None or inc.data_lost_seconds > bound  # past every bounded tier
+        review = bound is None or lost > bound  # past every bounded tier
     return IncidentCredit(inc, standard, response, answered, lateness, tier, percent, loss, idx,
-                          review)
+                          review, lost, source, point, unknown)
 
 
 # -- lines ---------------------------------------------------------------------
@@ -565,18 +639,31 @@ def _response_lines(ics: Sequence[IncidentCredit], policy: CompensationPolicy, f
     return [_response_line(worst, policy, fee, len(late))]
 
 
-def _data_loss_line(ics: Sequence[IncidentCredit], policy: CompensationPolicy, fee: Decimal
-                    ) -> list[CreditLine]:
+def _backup_evidence(ic: IncidentCredit, tz: str) -> tuple[str, str]:
+    """Which backup the loss was measured from, and how old it was."""
+    p = ic.backup
+    if ic.data_loss_source != "backups" or p is None:
+        return "", ""
+    when, age = rfc3339(p.point_ms, tz), ic.data_loss_seconds
+    return (f" (began {rfc3339(ic.incident.opened_ms, tz)}; newest recoverable backup "
+            f"{when} by {p.target}, {duration_text(age)} old)",
+            f"（发生于 {rfc3339(ic.incident.opened_ms, tz)}；最近可恢复备份 {when}（{p.target}），"
+            f"距事件 {duration_text_zh(age)}）")
+
+
+def _data_loss_line(ics: Sequence[IncidentCredit], policy: CompensationPolicy, fee: Decimal,
+                    tz: str = "UTC") -> list[CreditLine]:
     lost = [ic for ic in ics if ic.data_loss_tier >= 0]
     if not lost:
         return []
-    ic = max(lost, key=lambda c: (c.data_loss_percent, c.incident.data_lost_seconds))
+    ic = max(lost, key=lambda c: (c.data_loss_percent, c.data_loss_seconds))
     inc = ic.incident
     band, band_zh = (_band(policy.data_loss_tiers, ic.data_loss_tier, show, first_strict=True)
                      for show in (duration_text, duration_text_zh))
-    en = (f"{inc.id}: {duration_text(inc.data_lost_seconds)} of data lost ({band}) "
+    ev_en, ev_zh = _backup_evidence(ic, tz)
+    en = (f"{inc.id}: {duration_text(ic.data_loss_seconds)} of data lost{ev_en} ({band}) "
           f"→ {pct(ic.data_loss_percent)} %, outside the cap")
-    zh = (f"{inc.id}：数据丢失 {duration_text_zh(inc.data_lost_seconds)}（{band_zh}）"
+    zh = (f"{inc.id}：数据丢失 {duration_text_zh(ic.data_loss_seconds)}{ev_zh}（{band_zh}）"
           f"→ {pct(ic.data_loss_percent)}%，不计入上限")
     if len(lost) > 1:
         en += f"; worst of {len(lost)} incidents with data loss"
@@ -586,6 +673,56 @@ def _data_loss_line(ics: Sequence[IncidentCredit], policy: CompensationPolicy, f
         zh += "；额外赔偿须人工审核"
     return [CreditLine("data_loss", None, en, zh, Fraction(ic.data_loss_percent),
                        share_of_fee(fee, ic.data_loss_percent), inc.id, ic.review)]
+
+
+# (flag, status attribute, fee kind, remedy kind, standard's words zh, en, remedy zh, en)
+_REMEDIES: tuple[tuple[str, str, LineKind, LineKind, str, str, str, str], ...] = (
+    ("data_corruption", "recovery_status", "data_corruption", "data_recovery",
+     "数据损坏", "data corruption", "免费数据恢复", "free data recovery"),
+    ("security", "hardening_status", "security", "security_hardening",
+     "安全事件", "security incident", "免费安全加固", "free security hardening"),
+)
+
+
+def remedy_status(inc: IncidentRecord, attr: str) -> str:
+    """A flagged incident's remedy status; not reported yet means pending."""
+    return getattr(inc, attr) or "pending"
+
+
+def _remedy_lines(incidents: Sequence[IncidentRecord], policy: CompensationPolicy,
+                  fee: Decimal) -> list[CreditLine]:
+    """Per kind flagged this month: one fee credit (服务费补偿), then per incident the
+    free remedy with its status (amount 0: owed in kind, not in money)."""
+    out: list[CreditLine] = []
+    for flag, attr, fee_kind, remedy_kind, zh, en, remedy_zh, remedy_en in _REMEDIES:
+        flagged = [i for i in incidents if getattr(i, flag)]
+        if not flagged:
+            continue
+        percent = getattr(policy, f"{fee_kind}_percent")
+        ids = ", ".join(i.id for i in flagged)
+        out.append(CreditLine(
+            fee_kind, None,
+            f"{en} ({ids}): service-fee compensation {pct(percent)} % of the monthly fee, "
+            f"once for the month, outside the cap",
+            f"{zh}（{ids}）：服务费补偿当月服务费的 {pct(percent)}%，当月一次，不计入上限",
+            Fraction(percent), share_of_fee(fee, percent), flagged[0].id))
+        for i in flagged:
+            status = remedy_status(i, attr)
+            s_zh, s_en = REMEDY_STATUS_TEXT[status]
+            out.append(CreditLine(
+                remedy_kind, None, f"{i.id}: {remedy_en}, free of charge: {s_en}",
+                f"{i.id}：{remedy_zh}，免费提供：{s_zh}", Fraction(0), Decimal("0.00"), i.id))
+    return out
+
+
+def _remedy_reviews(incidents: Sequence[IncidentRecord]) -> list[str]:
+    out = []
+    for flag, attr, _f, _r, _zh, _en, _rzh, remedy_en in _REMEDIES:
+        for i in incidents:
+            status = remedy_status(i, attr)
+            if getattr(i, flag) and status != "done":
+                out.append(f"{i.id}: {remedy_en} owed, {REMEDY_STATUS_TEXT[status][1]}")
+    return out
 
 
 def _cap_line(lines: Sequence[CreditLine], policy: CompensationPolicy, fee: Decimal
@@ -613,30 +750,37 @@ def _reviews(ics: Sequence[IncidentCredit]) -> list[str]:
             out.append(f"{inc.id}: priority {inc.priority} has no respond standard: "
                        "response not assessed")
         if ic.review:
-            out.append(f"{inc.id}: {duration_text(inc.data_lost_seconds)} of data lost, past "
+            out.append(f"{inc.id}: {duration_text(ic.data_loss_seconds)} of data lost, past "
                        "the last data-loss tier: the negotiated extra needs manual review")
+        if ic.backup_unknown:
+            out.append(f"{inc.id}: no backup point is known before it began: data loss "
+                       "not assessed from the backup record")
     return out
 
 
 def assess_credits(fee: Decimal, availabilities: Sequence[Availability],
                    incidents: Sequence[IncidentRecord], policy: CompensationPolicy,
-                   now_ms: int) -> Credits:
+                   now_ms: int, points: Sequence[RecoveryPoint] = (), tz: str = "UTC"
+                   ) -> Credits:
     """Every credit line of one customer's month.
 
     ``availabilities``: the customer's services; ``incidents``: those of the month
-    that concern the customer (:func:`incidents_for`).
+    that concern the customer (:func:`incidents_for`); ``points``: the backup record
+    (``Report.recovery_points``) data loss is measured against; ``tz``: for instants
+    in rule texts.
     """
     services = tuple(service_credit(a, policy) for a in availabilities)
-    ics = tuple(incident_credit(i, policy, now_ms)
+    ics = tuple(incident_credit(i, policy, now_ms, points)
                 for i in sorted(incidents, key=lambda i: (i.opened_ms, i.id)))
     lines: list[CreditLine] = (
         [_availability_line(services, fee, policy.interruption_refund)] if services else [])
     lines += _response_lines(ics, policy, fee)
     lines += _cap_line(lines, policy, fee)
-    lines += _data_loss_line(ics, policy, fee)
+    lines += _data_loss_line(ics, policy, fee, tz)
+    lines += _remedy_lines([ic.incident for ic in ics], policy, fee)
     total = sum((x.amount for x in lines), Decimal("0.00"))
     return Credits(fee, services, ics, tuple(lines), total, amount_in_words(total),
-                   tuple(_reviews(ics)))
+                   tuple(_reviews(ics) + _remedy_reviews([ic.incident for ic in ics])))
 
 
 def incidents_for(incidents: Iterable[IncidentRecord], customer: str, services: Iterable[str],

@@ -16,6 +16,8 @@ from slaguard.domain import ProbeResult
 from slo.availability import evaluate, outage_spans
 from slo.burn import WINDOWS, BurnReport, burn_report
 from slo.calendar import WorkingDayCalendar, make_calendar
+from slo.compensation import IncidentRecord
+from slo.incidents import evaluate_incidents
 from slo.latency import (
     LatencyHistograms,
     LatencyResult,
@@ -27,7 +29,14 @@ from slo.latency import (
 from slo.maintenance import MaintenanceAssessment, assess_all, for_service, qualifying_time
 from slo.model import Policy, ServiceSpec
 from slo.periods import Period, parse_month
-from slo.recovery import FreshnessSample, evaluate_rpo, evaluate_rto, freshness_from_results
+from slo.recovery import (
+    FreshnessSample,
+    backup_status,
+    evaluate_rpo,
+    evaluate_rto,
+    freshness_from_results,
+    recovery_points,
+)
 from slo.report import LocationSummary, Report, ServiceReport, TargetSummary
 from slo.runs import runs_from_results
 from slo.timeline import SeriesRuns, ServiceTimeline, build_service_timeline
@@ -105,6 +114,7 @@ def build_report(
     services: Collection[str] | None = None,
     burn: bool | None = None,
     max_listed: int = 50,
+    incidents: Iterable[tuple[IncidentRecord, str]] | None = None,
 ) -> Report:
     """Evaluate ``period`` up to ``now_ms``.
 
@@ -115,6 +125,8 @@ def build_report(
     calendar without overrides).  ``burn``: include burn rates at ``now``
     (default: only while the period is open).  ``services`` limits the
     availability section; latency, RPO and RTO always cover every objective.
+    ``incidents``: (incident, source) pairs, live and imported; those opened in the
+    period get the incidents section (None: no section).
     """
     cal = calendar if calendar is not None else make_calendar(policy.rules.calendar)
     series = list(series)
@@ -127,6 +139,7 @@ def build_report(
                     for s in _selected(policy, services))
     lo, hi = period.start_ms, period.until(now_ms)
     fresh = list(freshness)
+    backup_targets = {t for o in policy.freshness for t in o.targets}
     outages = {n: outage_spans(tl, qualifying_time(assessments, n)) for n, tl in timelines.items()}
     up = {n: tl.known.subtract(tl.down) for n, tl in timelines.items()}
     return Report(
@@ -136,6 +149,10 @@ def build_report(
         latency=_latency(policy, latency, lo, hi, max_listed),
         rpo=tuple(evaluate_rpo(o, fresh, lo, hi, max_listed) for o in policy.freshness),
         rto=tuple(evaluate_rto(o, outages, up, lo, hi, now_ms) for o in policy.restore),
+        recovery_points=recovery_points(s for s in fresh if s.target in backup_targets),
+        incidents=None if incidents is None else evaluate_incidents(
+            incidents, policy.incident_standards, lo, hi, now_ms),
+        backups=tuple(backup_status(k, fresh, lo, hi, hi) for k in policy.backup_kinds),
     )
 
 

@@ -4,8 +4,10 @@ Exactness rules (docs/design.md "Latency"): the mean is Σ duration / count over
 successful results of the objective's targets and locations — never a mean of
 per-target or per-minute means — and percentiles are nearest-rank over the raw
 values (rank ⌈p/100 · n⌉), never interpolated.  A bound *holds* when the value
-is not above it (``value ≤ limit``, the Prometheus ``le`` convention); the
-objective holds when every bound holds, and is undecided without samples.
+is below it (``value < limit``, the standard's "平均 <3秒"), or for an inclusive
+bound not above it (``≤``); a result *exceeds* a bound when it alone would not
+meet it (``≥ limit``, resp. ``> limit``).  The objective holds when every bound
+holds, and is undecided without samples.
 
 Two equivalent inputs: raw durations (:class:`LatencySeries`, what
 :func:`report_from_results` derives), or exact integer histograms per series
@@ -50,7 +52,7 @@ class BoundResult:
     bound: LatencyBound
     value: Fraction | None  # ms; None without samples
     holds: bool | None
-    exceeding_count: int  # successful results above the limit
+    exceeding_count: int  # successful results that break the bound (≥ a strict limit)
     exceeding: tuple[LatencySample, ...]  # the first ``max_listed`` of them, by time
 
 
@@ -130,8 +132,9 @@ def _pool(series: Iterable[LatencySeries], targets: Sequence[str], lo: int, hi: 
                  tuple(labels))
 
 
-def _exceeding(pool: _Pool, limit: int, max_listed: int) -> tuple[LatencySample, ...]:
-    idx = np.flatnonzero(pool.dur > limit)
+def _exceeding(pool: _Pool, largest_within: int, max_listed: int
+               ) -> tuple[LatencySample, ...]:
+    idx = np.flatnonzero(pool.dur > largest_within)
     idx = idx[np.argsort(pool.ts[idx], kind="stable")][:max_listed]
     return tuple(
         LatencySample(int(pool.ts[i]), *pool.labels[int(pool.who[i])], int(pool.dur[i]))
@@ -145,7 +148,7 @@ def evaluate_latency(objective: LatencyObjective, series: Iterable[LatencySeries
     pool = _pool(series, objective.targets, lo, hi)
     values, counts = merge_counts(pool.dur, np.ones(pool.dur.size, dtype=np.int64))
     return _evaluate(objective, values, counts,
-                     lambda limit: _exceeding(pool, limit, max_listed))
+                     lambda within: _exceeding(pool, within, max_listed))
 
 
 # -- the histogram path ------------------------------------------------------------
@@ -185,7 +188,8 @@ class LatencyHistogram:
     counts: NDArray[np.int64]
 
 
-# (the objective's targets, a bound's limit in ms)
+# (the objective's targets, the largest duration in ms that still meets a bound:
+# its limit, or limit − 1 for a strict bound); the store lists results above it.
 ExceedingKey = tuple[tuple[str, ...], int]
 
 
@@ -194,9 +198,9 @@ class LatencyHistograms:
     """Everything a report's latency objectives need, summarised by the store.
 
     ``series`` cover exactly ``[lo, hi)``; ``exceeding`` holds, per objective's
-    targets and bound limit, the first ``max_listed`` successful results above
-    the limit in ``[lo, hi)`` by (ts, target, location) — a histogram counts the
-    results that broke a bound but cannot name them.
+    targets and bound (:data:`ExceedingKey`), the first ``max_listed`` successful
+    results that break it in ``[lo, hi)`` by (ts, target, location) — a histogram
+    counts the results that broke a bound but cannot name them.
     """
 
     lo: int
@@ -207,8 +211,10 @@ class LatencyHistograms:
 
 
 def exceeding_keys(objectives: Iterable[LatencyObjective]) -> list[ExceedingKey]:
-    """The (targets, limit) pairs whose first exceeding results a report lists."""
-    return list(dict.fromkeys((o.targets, b.limit_ms) for o in objectives for b in o.bounds))
+    """The (targets, largest duration within the bound) pairs whose first exceeding
+    results a report lists: the store's ``first_above`` of that duration."""
+    return list(dict.fromkeys((o.targets, b.largest_within_ms)
+                              for o in objectives for b in o.bounds))
 
 
 def _exact_sum(values: NDArray[np.int64], counts: NDArray[np.int64]) -> int:
@@ -233,13 +239,14 @@ def evaluate_latency_histograms(objective: LatencyObjective, data: LatencyHistog
     values, counts = merge_counts(np.concatenate([empty, *(h.values for h in mine)]),
                                   np.concatenate([empty, *(h.counts for h in mine)]))
     return _evaluate(objective, values, counts,
-                     lambda limit: data.exceeding[(objective.targets, limit)][:max_listed])
+                     lambda within: data.exceeding[(objective.targets, within)][:max_listed])
 
 
 def _evaluate(objective: LatencyObjective, values: NDArray[np.int64], counts: NDArray[np.int64],
               listed: Callable[[int], tuple[LatencySample, ...]]) -> LatencyResult:
-    """The objective over one histogram of its successful results; ``listed(limit)``
-    names the first results above a bound's limit (a histogram cannot)."""
+    """The objective over one histogram of its successful results; ``listed(within)``
+    names the first results above the largest duration a bound allows (a histogram
+    cannot)."""
     n = int(counts.sum())
     if n == 0:
         none = tuple(BoundResult(b, None, None, 0, ()) for b in objective.bounds)
@@ -250,9 +257,10 @@ def _evaluate(objective: LatencyObjective, values: NDArray[np.int64], counts: ND
     results = []
     for b in objective.bounds:
         value = _histogram_value(b, values, cum, mean)
-        not_above = int(np.searchsorted(values, b.limit_ms, side="right"))
+        within = b.largest_within_ms
+        not_above = int(np.searchsorted(values, within, side="right"))
         count = n - (int(cum[not_above - 1]) if not_above else 0)
-        results.append(BoundResult(b, value, value <= b.limit_ms, count, listed(b.limit_ms)))
+        results.append(BoundResult(b, value, b.holds(value), count, listed(within)))
     return LatencyResult(objective.name, objective.targets, n, total, mean, int(values[-1]),
                          tuple(results))
 

@@ -22,6 +22,25 @@ SLO_KINDS = ("latency", "freshness", "restore")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 
 
+def within_bound(value: int | Fraction, limit: int, inclusive: bool) -> bool:
+    """Does ``value`` meet a bound of ``limit``?  The standard writes its performance
+    and recovery bounds with "<" (平均 <3秒, RPO <1小时): a value exactly at a strict
+    bound is *not* met.  ``inclusive`` bounds ("≤") are met at the limit."""
+    return value <= limit if inclusive else value < limit
+
+
+def comparison(inclusive: bool) -> str:
+    """The operator a bound is printed with: ``<`` (strict) or ``≤`` (inclusive)."""
+    return "≤" if inclusive else "<"
+
+
+def largest_within_ms(limit_ms: int, inclusive: bool) -> int:
+    """The largest whole number of milliseconds that meets the bound: ``limit`` for
+    ``≤``, ``limit − 1`` for ``<`` (durations are integer ms, so ``> this`` is
+    exactly "breaks the bound")."""
+    return limit_ms if inclusive else limit_ms - 1
+
+
 @dataclass(frozen=True, slots=True)
 class AvailabilityRules:
     confirm: int = 2
@@ -80,6 +99,8 @@ class MaintenanceSpec:
 class LatencyBound:
     key: str  # "mean", "max" or "pNN" / "pNN.N"
     limit_ms: int
+    # False: met only below the limit (the standard's "<"); True: at it too ("≤").
+    inclusive: bool = False
 
     def __post_init__(self) -> None:
         if self.key not in ("mean", "max") and not _PERCENTILE.match(self.key):
@@ -90,6 +111,19 @@ class LatencyBound:
         """The percentile as an exact number (95 for p95), or None for mean/max."""
         m = _PERCENTILE.match(self.key)
         return Fraction(m.group(1)) if m else None
+
+    @property
+    def comparison(self) -> str:
+        """As the report prints it: ``"< 3000 ms"``."""
+        return f"{comparison(self.inclusive)} {self.limit_ms} ms"
+
+    @property
+    def largest_within_ms(self) -> int:
+        """Results above this many ms break the bound."""
+        return largest_within_ms(self.limit_ms, self.inclusive)
+
+    def holds(self, value: Fraction | int) -> bool:
+        return within_bound(value, self.limit_ms, self.inclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +138,7 @@ class FreshnessObjective:
     name: str
     targets: tuple[str, ...]
     max_age_ms: int
+    inclusive: bool = False  # RPO < 1 h: an age of exactly 1 h breaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +146,43 @@ class RestoreObjective:
     name: str
     services: tuple[str, ...]
     within_ms: int
+    inclusive: bool = False  # RTO < 4 h: restored after exactly 4 h is late
+
+
+@dataclass(frozen=True, slots=True)
+class BackupKindSpec:
+    """One backup kind a freshness endpoint reports (每日增量 / 每周全量): probed as its
+    own target; its newest point is due ``every`` after the last and missed past
+    ``grace`` more."""
+
+    target: str  # the derived target, "<parent>.<kind>"
+    parent: str
+    kind: str
+    every_ms: int
+    grace_ms: int = 0
+
+    @property
+    def max_age_ms(self) -> int:
+        return self.every_ms + self.grace_ms
+
+
+CLOCKS = ("respond", "restore", "resolve")
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityStandard:
+    """One priority's incident promises in ms (None: the standard sets no such clock)."""
+
+    priority: str
+    respond_ms: int | None = None
+    restore_ms: int | None = None
+    resolve_ms: int | None = None
+
+    def of(self, clock: str) -> int | None:
+        if clock not in CLOCKS:
+            raise KeyError(clock)
+        value: int | None = getattr(self, f"{clock}_ms")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +195,9 @@ class Policy:
     latency: tuple[LatencyObjective, ...] = ()
     freshness: tuple[FreshnessObjective, ...] = ()
     restore: tuple[RestoreObjective, ...] = ()
+    # Incident clocks per priority (incidents.priorities): the report's incidents section.
+    incident_standards: tuple[PriorityStandard, ...] = ()
+    backup_kinds: tuple[BackupKindSpec, ...] = ()
 
     def service(self, name: str) -> ServiceSpec:
         for s in self.services:

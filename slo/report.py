@@ -16,11 +16,20 @@ from typing import Any
 from slo.availability import Availability, Outage
 from slo.burn import BurnReport
 from slo.fmt import fraction_text, number, percent_down, percent_text
+from slo.incidents import ClockResult, IncidentsReport, IncidentTimes, PriorityFigures
 from slo.latency import BoundResult, LatencyResult, LatencySample
 from slo.maintenance import MaintenanceAssessment
 from slo.model import ServiceSpec
 from slo.periods import Period, rfc3339
-from slo.recovery import FreshnessSample, Restoration, RpoResult, RtoResult
+from slo.recovery import (
+    BackupStatus,
+    FreshnessSample,
+    RecoveryPoint,
+    Restoration,
+    RpoResult,
+    RtoResult,
+    data_loss_at,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,14 @@ class Report:
     latency: tuple[LatencyResult, ...] = ()
     rpo: tuple[RpoResult, ...] = ()
     rto: tuple[RtoResult, ...] = ()
+    # Backup points the RPO objectives' probes reported in the period: what a failure
+    # loses is measured against them (data loss = start − newest point before it).
+    recovery_points: tuple[RecoveryPoint, ...] = ()
+    # Incidents opened in the period, live and imported: each clock against the
+    # priority's standard, and MTTA / MTTR per priority.
+    incidents: IncidentsReport | None = None
+    # Each backup kind on its schedule at the end of the evaluated span.
+    backups: tuple[BackupStatus, ...] = ()
 
     def service(self, name: str) -> ServiceReport:
         for s in self.services:
@@ -93,13 +110,30 @@ class _Json:
                 "complete": p.is_complete(r.now_ms),
             },
             "now": self.ts(r.now_ms),
-            "services": [self.service(s) for s in r.services],
+            "services": [self.service(s, r.recovery_points) for s in r.services],
             "latency": [self.latency(x) for x in r.latency],
             "rpo": [self.rpo(x) for x in r.rpo],
             "rto": [self.rto(x) for x in r.rto],
+            "incidents": None if r.incidents is None else self.incidents(r.incidents),
+            "backups": [self.backup(b) for b in r.backups],
+            "rpo_risk": [f"{b.spec.target}: {b.status}" for b in r.backups if b.rpo_risk],
         }
 
-    def service(self, s: ServiceReport) -> dict[str, Any]:
+    def data_loss(self, at_ms: int, points: tuple[RecoveryPoint, ...]) -> dict[str, Any] | None:
+        """A failure at ``at_ms`` restored from backups loses the data since the newest
+        point before it: which point, seen by which probe, and how old."""
+        if not points:
+            return None
+        loss = data_loss_at(at_ms, points)
+        p = loss.point
+        return {"newest_backup": None if p is None else self.ts(p.point_ms),
+                "backup_target": None if p is None else p.target,
+                "first_seen": None if p is None else self.ts(p.first_seen_ms),
+                "first_seen_at": None if p is None else p.location,
+                "seconds": loss.seconds}
+
+    def service(self, s: ServiceReport, points: tuple[RecoveryPoint, ...] = ()
+                ) -> dict[str, Any]:
         a = s.availability
         return {
             "service": s.spec.name,
@@ -118,16 +152,16 @@ class _Json:
             "error_budget_seconds": number(a.error_budget_seconds),
             "error_budget_remaining": _opt(a.error_budget_remaining),
             "blips": a.blips,
-            "outages": [self.outage(o) for o in a.outages],
+            "outages": [self.outage(o, points) for o in a.outages],
             "maintenance": [self.maintenance(m) for m in s.maintenance],
             "targets": [self.target(t) for t in s.targets],
             "burn": None if s.burn is None else self.burn(s.burn),
         }
 
-    def outage(self, o: Outage) -> dict[str, Any]:
+    def outage(self, o: Outage, points: tuple[RecoveryPoint, ...] = ()) -> dict[str, Any]:
         return {"start": self.ts(o.start_ms), "end": self.ts(o.end_ms), "seconds": o.seconds,
                 "targets": list(o.targets), "locations": list(o.locations), "cause": o.cause,
-                "ongoing": o.ongoing}
+                "ongoing": o.ongoing, "data_at_risk": self.data_loss(o.start_ms, points)}
 
     def maintenance(self, m: MaintenanceAssessment) -> dict[str, Any]:
         w = m.window
@@ -177,6 +211,7 @@ class _Json:
 
     def bound(self, b: BoundResult) -> dict[str, Any]:
         return {"bound": b.bound.key, "limit_ms": b.bound.limit_ms,
+                "inclusive": b.bound.inclusive, "comparison": b.bound.comparison,
                 "value_ms": _opt(b.value, lambda v: number(v, 3)), "holds": b.holds,
                 "exceeding_count": b.exceeding_count,
                 "exceeding": [self.sample(s) for s in b.exceeding]}
@@ -196,6 +231,7 @@ class _Json:
     def rpo(self, x: RpoResult) -> dict[str, Any]:
         return {
             "slo": x.name, "targets": list(x.targets), "objective_ms": x.max_age_ms,
+            "inclusive": x.inclusive, "comparison": x.comparison,
             "samples": x.samples, "compliant": x.compliant,
             "worst": None if x.worst is None else self.freshness(x.worst),
             "breach_count": x.breach_count,
@@ -209,5 +245,41 @@ class _Json:
 
     def rto(self, x: RtoResult) -> dict[str, Any]:
         return {"slo": x.name, "services": list(x.services), "objective_ms": x.within_ms,
+                "inclusive": x.inclusive, "comparison": x.comparison,
                 "compliant": x.compliant, "pending": x.pending,
                 "outages": [self.restoration(r) for r in x.outages]}
+
+    def clock(self, c: ClockResult) -> dict[str, Any]:
+        return {"standard_ms": c.standard_ms, "due": self.ts(c.due_ms), "done": self.ts(c.done_ms),
+                "took_ms": c.took_ms, "late_ms": c.late_ms, "met": c.met}
+
+    def incident(self, t: IncidentTimes) -> dict[str, Any]:
+        i = t.incident
+        return {"id": i.id, "priority": i.priority, "source": t.source, "title": i.title,
+                "services": list(i.services), "customer": i.customer,
+                "opened": self.ts(i.opened_ms),
+                **{c.clock: self.clock(c) for c in t.clocks}, "late": list(t.late)}
+
+    def figures(self, f: PriorityFigures) -> dict[str, Any]:
+        return {"priority": f.priority, "incidents": f.incidents, "answered": f.answered,
+                "restored": f.restored, "resolved": f.resolved,
+                "mtta_ms": _opt(f.mtta_ms, lambda v: number(v, 3)),
+                "mttr_ms": _opt(f.mttr_ms, lambda v: number(v, 3)),
+                "late": dict(f.late)}
+
+    def incidents(self, x: IncidentsReport) -> dict[str, Any]:
+        return {
+            "standards": [{"priority": s.priority, "respond_ms": s.respond_ms,
+                           "restore_ms": s.restore_ms, "resolve_ms": s.resolve_ms}
+                          for s in x.standards],
+            "list": [self.incident(t) for t in x.incidents],
+            "by_priority": [self.figures(f) for f in x.by_priority],
+        }
+
+    def backup(self, b: BackupStatus) -> dict[str, Any]:
+        k = b.spec
+        return {"target": k.target, "of": k.parent, "kind": k.kind, "every_ms": k.every_ms,
+                "grace_ms": k.grace_ms, "at": self.ts(b.at_ms), "newest": self.ts(b.newest_ms),
+                "last_seen": self.ts(b.seen_ms), "age_ms": b.age_ms, "due": self.ts(b.due_ms),
+                "missed_after": self.ts(b.deadline_ms), "status": b.status,
+                "rpo_risk": b.rpo_risk, "late_probes": b.late_samples}

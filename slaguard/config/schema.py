@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    model_validator,
 )
 
 from slaguard.config.support import SupportPolicy
@@ -28,6 +29,55 @@ from slaguard.units import format_duration, parse_duration, parse_percent, parse
 
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+class StrictBound(timedelta):
+    """A duration bound met only *below* it: the standard's "<" (平均 <3秒, RPO <1小时)."""
+
+    inclusive = False
+
+
+class InclusiveBound(timedelta):
+    """A duration bound met at it too ("≤"), when a contract says so."""
+
+    inclusive = True
+
+
+_BOUND_OPERATOR = re.compile(r"^\s*(<=|≤|<)\s*")
+
+
+def parse_bound(value: object) -> timedelta:
+    """``"< 3s"`` or a bare ``3s`` (strict: the standard's wording), ``"<= 3s"`` or
+    ``"≤ 3s"`` (inclusive).  The result is a ``timedelta`` that knows which."""
+    if isinstance(value, StrictBound | InclusiveBound):
+        return value
+    op = None
+    if isinstance(value, str):
+        m = _BOUND_OPERATOR.match(value)
+        if m:
+            op, value = m.group(1), value[m.end():]
+        elif value.strip()[:1] in (">", "=", "≥"):
+            raise ValueError(f"not a bound: {value!r} (write < 3s, met below 3 s, or <= 3s, "
+                             "met at 3 s too)")
+    td = parse_duration(value)
+    cls = InclusiveBound if op in ("<=", "≤") else StrictBound
+    return cls(milliseconds=td // timedelta(milliseconds=1))
+
+
+def bound_inclusive(td: timedelta) -> bool:
+    """Whether a bound is met at its limit; a plain ``timedelta`` follows the standard
+    (strict)."""
+    return bool(getattr(td, "inclusive", False))
+
+
+def format_bound(td: timedelta) -> str:
+    return f"{'<=' if bound_inclusive(td) else '<'} {format_duration(td)}"
+
+
+# A performance or recovery bound: strict unless written "<= …".
+Bound = Annotated[
+    timedelta, BeforeValidator(parse_bound), PlainSerializer(format_bound, return_type=str)
 ]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Percent = Annotated[Decimal, BeforeValidator(parse_percent)]
@@ -133,7 +183,8 @@ class Expect(Strict):
     headers: dict[str, Regex] | None = None
     # A performance bound, not an assertion: a correct answer that takes longer is
     # a success recorded with ``bound_exceeded_ms`` (a latency breach, never downtime).
-    max_duration: Duration | None = None
+    # "30s" or "< 30s": exactly 30 s is a breach; "<= 30s": it is not.
+    max_duration: Bound | None = None
 
 
 class TLSOptions(Strict):
@@ -177,7 +228,8 @@ class UploadTarget(TargetBase):
     filename: str = "slaguard-probe.bin"
     # The performance bound "10 MB in < 30 s": a slower upload that completes is a
     # success with ``bound_exceeded_ms`` (an upload-objective breach, never downtime).
-    max_duration: Duration | None = None
+    # "30s" or "< 30s" (the standard's "<30秒"): exactly 30 s is a breach; "<= 30s": not.
+    max_duration: Bound | None = None
     expect: Expect = Expect()
 
     @property
@@ -185,12 +237,34 @@ class UploadTarget(TargetBase):
         return self.method or ("POST" if self.mode == "multipart" else "PUT")
 
 
+class BackupKind(Strict):
+    # incremental, full, ...: the derived target is ``<target>.<name>``.
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
+    # Where the same endpoint dates this kind's newest completed backup.
+    timestamp_field: str = Field(pattern=r"^\$(\.[^.]+)+$")
+    # The schedule (每日增量: 1d, 每周全量: 7d): the newest one is at most this old ...
+    every: Duration
+    # ... plus this much slack before it counts as missed (an RPO risk).
+    grace: Duration = timedelta(0)
+
+
 class FreshnessTarget(TargetBase):
     kind: Literal["freshness"]
     timestamp_field: str = Field(pattern=r"^\$(\.[^.]+)+$")
     # How often the backup job runs (used to warn when it cannot meet the RPO).
     backup_every: Duration | None = None
+    # Backup kinds this endpoint also reports, each on its own schedule: probed as
+    # targets ``<name>.<kind>`` (not counted in availability), each with its own
+    # freshness objective (age ≤ every + grace), reported and alerted.
+    backups: list[BackupKind] = Field(default_factory=list)
     expect: Expect = Expect()
+
+
+def backup_kind_target(t: FreshnessTarget, k: BackupKind) -> FreshnessTarget:
+    """The target slaguard probes for one backup kind of ``t``: the same endpoint read
+    at the kind's field, so the record keeps every kind's points."""
+    return t.model_copy(update={"name": f"{t.name}.{k.name}", "timestamp_field": k.timestamp_field,
+                                "backup_every": k.every, "backups": [], "availability": False})
 
 
 Target = Annotated[HttpTarget | UploadTarget | FreshnessTarget, Field(discriminator="kind")]
@@ -242,9 +316,12 @@ class SLO(Strict):
     name: Name
     targets: list[str] | None = None
     services: list[str] | None = None
-    latency: Annotated[dict[str, Duration], AfterValidator(_latency_keys)] | None = None
-    freshness: Duration | None = None
-    restore_within: Duration | None = None
+    # Each bound states whether it is inclusive: "3s" or "< 3s" is met only below
+    # 3 s (the standard's "<"); "<= 3s" at 3 s too.  So are freshness (RPO) and
+    # restore_within (RTO).
+    latency: Annotated[dict[str, Bound], AfterValidator(_latency_keys)] | None = None
+    freshness: Bound | None = None
+    restore_within: Bound | None = None
 
 
 class MaintenanceWindow(Strict):
@@ -259,16 +336,28 @@ class MaintenanceWindow(Strict):
 # -- incidents and channels ---------------------------------------------------
 
 
+class EscalationStep(Strict):
+    # Still unanswered this long after the incident opened: tell ``notify``.
+    after: Duration
+    notify: Annotated[list[str], Field(min_length=1)]
+
+
 class PriorityPolicy(Strict):
     respond: Duration
     restore: Duration | None = None
     resolve: Duration | None = None
     escalate_after: Duration | None = None
     notify: list[str] = Field(default_factory=list)
+    # This priority's own escalation chain (the standard: a P1 unanswered for 30 min
+    # goes to the senior engineer).  Unset: the shared ``incidents.escalation``,
+    # step n after n × ``escalate_after``.
+    escalation: list[EscalationStep] | None = None
 
 
 class Incidents(Strict):
     priorities: dict[Literal["P1", "P2", "P3", "P4"], PriorityPolicy] = Field(default_factory=dict)
+    # One chain for every priority without its own ``escalation``: step n is told
+    # after n × that priority's ``escalate_after``.
     escalation: list[str] = Field(default_factory=list)
     # How long a rule's condition must stay clear before its incident counts as
     # restored (flap damping: a breach meanwhile continues the same incident).
@@ -356,6 +445,16 @@ class DataLossCredit(Strict):
         default_factory=lambda: [(timedelta(hours=1), Decimal(50)),
                                  (timedelta(hours=24), Decimal(100)), (None, Decimal(300))]
     )
+    # An incident of these priorities (or flagged data_corruption) whose ticket states
+    # no loss lost the data since the newest recoverable backup point before it began.
+    from_backups: list[Literal["P1", "P2", "P3", "P4"]] = Field(
+        default_factory=lambda: ["P1"])  # type: ignore[arg-type]
+
+
+class IncidentKindCredit(Strict):
+    # 服务费补偿 for a month with such an incident, % of the month's fee (outside the
+    # cap); the standard names it without a size, 10 % is slaguard's default.
+    credit: Percent = Decimal(10)
 
 
 class Compensation(Strict):
@@ -371,6 +470,9 @@ class Compensation(Strict):
     claim_window_days: Annotated[int, Field(ge=1, le=3650)] = 60
     response: ResponseCredit = ResponseCredit()
     data_loss: DataLossCredit = DataLossCredit()
+    # 数据损坏: free data recovery plus this fee credit; 安全事件: free hardening plus it.
+    data_corruption: IncidentKindCredit = IncidentKindCredit()
+    security: IncidentKindCredit = IncidentKindCredit()
     cap: Percent = Decimal(100)
     settlement: list[Literal["fee_reduction", "extension"]] = Field(
         default_factory=lambda: ["fee_reduction"]  # type: ignore[arg-type]
@@ -445,6 +547,9 @@ class Server(Strict):
 
 class PrometheusExporter(Strict):
     enabled: bool = True
+    # Metric families left out of /metrics (fewer series per target), e.g.
+    # slaguard_probe_duration_seconds.
+    exclude: list[str] = Field(default_factory=list)
 
 
 class InfluxDBExporter(Strict):
@@ -453,6 +558,32 @@ class InfluxDBExporter(Strict):
     org: str = ""
     bucket: str = ""
     token: str = ""
+
+
+class Heartbeat(Strict):
+    """slaguard's own dead man's switch: a URL called every `every` while probing,
+    recording and evaluation are healthy; unset or empty: off."""
+    url: Annotated[str | None, BeforeValidator(_unset_if_empty)] = None
+    every: Duration = timedelta(seconds=60)
+    timeout: Duration = timedelta(seconds=10)
+    # Where Alertmanager sends the always-firing Watchdog alert of the generated
+    # rules (a second check at the same service: Prometheus and Alertmanager are
+    # alive); `slaguard rules -o DIR` writes it into alertmanager.yml.  Unset: the
+    # Watchdog route ends in a receiver without a destination (fill it in).
+    watchdog_url: Annotated[str | None, BeforeValidator(_unset_if_empty)] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Heartbeat:
+        for name in ("url", "watchdog_url"):
+            value = getattr(self, name)
+            if value is not None and not re.match(r"^https?://[^\s/?#]+\S*$", value):
+                raise ValueError(f"heartbeat.{name}: expected an http(s) URL such as "
+                                 f"https://hc-ping.com/<uuid>, got {value!r}")
+        if self.every < timedelta(seconds=1):
+            raise ValueError("heartbeat.every must be at least 1s")
+        if not timedelta(0) < self.timeout <= self.every:
+            raise ValueError("heartbeat.timeout must be above 0 and at most heartbeat.every")
+        return self
 
 
 class Exporters(Strict):
@@ -496,6 +627,27 @@ class Config(Strict):
     customers: list[Customer] = Field(default_factory=list)
     support: SupportPolicy = SupportPolicy()
     exporters: Exporters = Exporters()
+    heartbeat: Heartbeat = Heartbeat()
+
+    @model_validator(mode="after")
+    def _backup_kind_targets(self) -> Config:
+        """Append one target per backup kind of each freshness target (see
+        :func:`backup_kind_target`).  A copy already there (a re-validation) is kept
+        once; a kind named twice, or whose name another target has, derives nothing:
+        the checks refuse the file naming the kind."""
+        names = {t.name for t in self.targets}
+        new = []
+        for t in self.targets:
+            if not isinstance(t, FreshnessTarget):
+                continue
+            for k in t.backups:
+                d = backup_kind_target(t, k)
+                if d.name not in names:
+                    names.add(d.name)
+                    new.append(d)
+        if new:
+            object.__setattr__(self, "targets", [*self.targets, *new])
+        return self
 
     @property
     def all_locations(self) -> list[str]:

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
+from difflib import get_close_matches
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slaguard.config.schema import Config, FreshnessTarget, WebhookChannel
+from slaguard.config.schema import (
+    Config,
+    FreshnessTarget,
+    PriorityPolicy,
+    WebhookChannel,
+    backup_kind_target,
+)
 from slaguard.units import format_duration
 
 Check = Callable[[Config], Iterator[str]]
@@ -71,6 +78,26 @@ def _targets(cfg: Config) -> Iterator[str]:
                                 "location")
 
 
+def _backups(cfg: Config) -> Iterator[str]:
+    """Backup kinds: each named once per target, not taken by another target's name,
+    each on a schedule of at least 1s."""
+    derived = [backup_kind_target(t, k) for t in cfg.targets if isinstance(t, FreshnessTarget)
+               for k in t.backups]
+    others = {t.name: i for i, t in enumerate(cfg.targets) if t not in derived}
+    for i, t in enumerate(cfg.targets):
+        if not isinstance(t, FreshnessTarget):
+            continue
+        yield from _duplicates(f"targets[{i}].backups", [k.name for k in t.backups], "name",
+                               "backup kind")
+        for j, k in enumerate(t.backups):
+            name = f"{t.name}.{k.name}"
+            if name in others:
+                yield (f"targets[{i}].backups[{j}].name: {name!r} is the name of "
+                       f"targets[{others[name]}]; rename one")
+            if k.every < timedelta(seconds=1):
+                yield f"targets[{i}].backups[{j}].every: must be at least 1s"
+
+
 def _slos(cfg: Config) -> Iterator[str]:
     target_names = [t.name for t in cfg.targets]
     yield from _duplicates("slos", [s.name for s in cfg.slos], "name", "SLO name")
@@ -104,7 +131,30 @@ def _incidents(cfg: Config) -> Iterator[str]:
     for prio, p in cfg.incidents.priorities.items():
         yield from _unknown(f"incidents.priorities.{prio}.notify", p.notify, cfg.channels,
                             "channel")
+        yield from _escalation_steps(cfg, f"incidents.priorities.{prio}", p)
     yield from _unknown("incidents.escalation", cfg.incidents.escalation, cfg.channels, "channel")
+
+
+def _escalation_steps(cfg: Config, path: str, p: PriorityPolicy) -> Iterator[str]:
+    """A priority's own chain: known channels, each step later than the one before,
+    and no ``escalate_after`` that says otherwise about the first step."""
+    if p.escalation is None:
+        return
+    previous: timedelta | None = None
+    for i, step in enumerate(p.escalation):
+        at = f"{path}.escalation[{i}]"
+        yield from _unknown(f"{at}.notify", step.notify, cfg.channels, "channel")
+        if step.after <= timedelta(0):
+            yield f"{at}.after: must be longer than 0s"
+        elif previous is not None and step.after <= previous:
+            yield (f"{at}.after: must be later than the step before it "
+                   f"({format_duration(previous)})")
+        previous = step.after
+    if p.escalate_after is not None and p.escalation and \
+            p.escalate_after != p.escalation[0].after:
+        yield (f"{path}.escalate_after: {format_duration(p.escalate_after)} disagrees with "
+               f"escalation[0].after ({format_duration(p.escalation[0].after)}); "
+               "drop one or make them equal")
 
 
 def _has_userinfo(url: str) -> bool:
@@ -183,9 +233,57 @@ def _tokens(cfg: Config) -> Iterator[str]:
             first[token] = path
 
 
+# Every metric family slaguard's /metrics exports, by its ``# TYPE`` name (a counter's
+# ends in _total): what ``exporters.prometheus.exclude`` may name.  The core cannot
+# import the exporters, so the list lives here; tests/exporters/test_metrics_scale.py
+# holds it equal to the families the collectors in exporters/ really define.
+METRIC_FAMILIES = frozenset({
+    # exporters.prometheus.ProbeCollector: per target × location
+    "probe_success", "probe_duration_seconds", "probe_http_duration_seconds",
+    "probe_http_status_code", "probe_ssl_earliest_cert_expiry",
+    "slaguard_recovery_point_timestamp_seconds", "slaguard_upload_throughput_bytes_per_second",
+    "slaguard_probe_last_timestamp_seconds", "slaguard_probe_results_total",
+    "slaguard_probe_duration_seconds",
+    # SloCollector
+    "slaguard_rpo_age_seconds", "slaguard_slo_availability_ratio", "slaguard_slo_objective_ratio",
+    "slaguard_slo_error_budget_remaining_ratio", "slaguard_slo_downtime_seconds",
+    "slaguard_slo_gap_seconds", "slaguard_slo_coverage_ratio", "slaguard_slo_burn_rate",
+    "slaguard_slo_burn_condition_firing", "slaguard_compensation_exposure_cny",
+    "slaguard_slo_incidents", "slaguard_slo_incident_mtta_seconds",
+    "slaguard_slo_incident_mttr_seconds", "slaguard_slo_incidents_late",
+    "slaguard_slo_backup_age_seconds", "slaguard_slo_backup_max_age_seconds",
+    "slaguard_slo_backup_missed",
+    # IncidentCollector, StoreCollector
+    "slaguard_incidents_open", "slaguard_incident_mtta_seconds", "slaguard_incident_mttr_seconds",
+    "slaguard_incident_response_breaches_total", "slaguard_store_uncommitted_results",
+    "slaguard_store_dropped_results_total", "slaguard_store_commit_failing",
+    # exporters.support_metrics
+    "slaguard_support_checks", "slaguard_support_compliance_ratio",
+    "slaguard_support_customer_checks", "slaguard_support_customer_compliance_ratio",
+    # exporters.self_metrics
+    "slaguard_probe_start_lateness_seconds", "slaguard_probes_skipped_total",
+    "slaguard_worker_restarts_total", "slaguard_pipeline_queue_results",
+    "slaguard_store_commit_duration_seconds", "slaguard_store_commit_failures_total",
+    "slaguard_store_size_bytes", "slaguard_evaluation_duration_seconds",
+    "slaguard_evaluation_failures_total", "slaguard_evaluation_last_success_timestamp_seconds",
+    "slaguard_outbox_pending_notifications", "slaguard_outbox_oldest_pending_age_seconds",
+    "slaguard_build_info", "slaguard_heartbeat_up", "slaguard_heartbeat_pings_total",
+})
+
+
+def _metric_families(cfg: Config) -> Iterator[str]:
+    """``exporters.prometheus.exclude`` names families /metrics exports (a typo would
+    silently exclude nothing)."""
+    for i, name in enumerate(cfg.exporters.prometheus.exclude):
+        if name not in METRIC_FAMILIES:
+            near = get_close_matches(name, sorted(METRIC_FAMILIES), n=1, cutoff=0)
+            yield (f"exporters.prometheus.exclude[{i}]: unknown metric family {name!r}; "
+                   f"did you mean {near[0]!r}?")
+
+
 CHECKS: tuple[Check, ...] = (
-    _timezone, _scheduling, _locations, _targets, _slos, _maintenance, _incidents, _compensation,
-    _tokens, _channels,
+    _timezone, _scheduling, _locations, _targets, _backups, _slos, _maintenance, _incidents,
+    _compensation, _tokens, _channels, _metric_families,
 )
 
 
@@ -201,8 +299,11 @@ def warnings_for(cfg: Config) -> list[str]:
             continue
         for name in s.targets or []:
             t = cfg.target(name)
-            if isinstance(t, FreshnessTarget) and t.backup_every and t.backup_every > s.freshness:
-                every, rpo = format_duration(t.backup_every), format_duration(s.freshness)
+            # The schedule: backup_every, else the most frequent backup kind.
+            schedule = (t.backup_every or min((k.every for k in t.backups), default=None)
+                        if isinstance(t, FreshnessTarget) else None)
+            if schedule is not None and schedule > s.freshness:
+                every, rpo = format_duration(schedule), format_duration(s.freshness)
                 out.append(
                     f"slos[{i}].freshness: a backup every {every} cannot give an RPO below "
                     f"{rpo} (worst case ≈ {every} + backup duration); measure WAL archiving "

@@ -51,10 +51,11 @@ def test_import_and_read_a_month(tmp_path: Path) -> None:
     assert (stats.lines, stats.added, stats.updated, stats.unchanged) == (3, 3, 0, 0)
     october = incidents_for_period(db, parse_month("2026-10", "Asia/Shanghai"))
     assert october == [
+        # both state their data loss ("data_lost_seconds": 0 is the ticket's word)
         IncidentRecord("INC-1001", "P1", at("10-20 10:02"), at("10-20 10:20"),
-                       at("10-20 10:45"), at("10-20 16:00") + 250),
+                       at("10-20 10:45"), at("10-20 16:00") + 250, data_loss_stated=True),
         IncidentRecord("INC-1002", "P3", at("10-21 03:01"), None, None, None, 1800, "acme",
-                       ("storage",), "存储读取错误"),
+                       ("storage",), "存储读取错误", data_loss_stated=True),
     ]
     assert [i.id for i in read_incidents(db, 0, at("10-01 00:00"))] == ["INC-0999"]
 

@@ -105,7 +105,8 @@ def test_report_json_has_the_design_fields_and_exact_numbers(
     assert core["outages"] == [{
         "start": "2026-10-20T10:30:00+08:00", "end": "2026-10-20T10:45:00+08:00",
         "seconds": 900, "targets": ["web-home"], "locations": list(sorted(LOCATIONS)),
-        "cause": core["outages"][0]["cause"], "ongoing": False}]
+        "cause": core["outages"][0]["cause"], "ongoing": False,
+        "data_at_risk": None}]  # no backup objective here
     # Announced 09-28 for 10-14: National Day leaves exactly 7 working days between
     # (09-29, 09-30, 10-08, 10-09, 10-10 a working Saturday, 10-12, 10-13).
     (mw,) = core["maintenance"]

@@ -63,10 +63,14 @@ def test_bounds_and_the_results_that_broke_them() -> None:
     assert r.met is False
 
 
-def test_a_bound_holds_when_not_above_it() -> None:
+def test_an_inclusive_bound_holds_at_its_limit_a_strict_one_does_not() -> None:
+    """One result of 5000 ms: "≤ 5000 ms" holds (5000 ≤ 5000), the standard's
+    "< 5000 ms" does not (5000 < 5000 is false)."""
     s = LatencySeries("api", "a", [T0], [5000])
-    r = evaluate_latency(objective(p95=5000, max=5000), [s], T0, T0 + 1)
-    assert r.met
+    inclusive = LatencyObjective("api", ("api",), (LatencyBound("p95", 5000, True),
+                                                   LatencyBound("max", 5000, True)))
+    assert evaluate_latency(inclusive, [s], T0, T0 + 1).met
+    assert evaluate_latency(objective(p95=5000, max=5000), [s], T0, T0 + 1).met is False
 
 
 def test_period_filter_other_targets_and_no_samples() -> None:
@@ -112,7 +116,7 @@ def _histograms(series: list[LatencySeries], lo: int, hi: int, objective: Latenc
         hs.append(LatencyHistogram(s.target, s.location, v, c))
     # The listing comes from the raw path here: what it lists is the store's business.
     raw = evaluate_latency(objective, series, lo, hi, max_listed)
-    exceeding = {(objective.targets, b.bound.limit_ms): b.exceeding for b in raw.bounds}
+    exceeding = {(objective.targets, b.bound.largest_within_ms): b.exceeding for b in raw.bounds}
     return LatencyHistograms(lo, hi, max_listed, tuple(hs), exceeding)
 
 
@@ -156,6 +160,6 @@ def test_a_huge_sum_stays_exact() -> None:
     big = 2**62
     data = LatencyHistograms(T0, T0 + 10, 1, (LatencyHistogram(
         "api", "a", np.array([1, big], dtype=np.int64), np.array([1, 3], dtype=np.int64)),),
-        {(("api",), 10): ()})
+        {(("api",), 9): ()})  # "< 10 ms": above 9 ms breaks it
     r = evaluate_latency_histograms(objective(mean=10), data, T0, T0 + 10, max_listed=1)
     assert r.sum_ms == 1 + 3 * big and r.mean_ms == Fraction(1 + 3 * big, 4)

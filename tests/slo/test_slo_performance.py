@@ -200,7 +200,8 @@ def test_a_slow_upload_opens_the_upload_incident_not_an_outage(cfg: Any, pol: Po
     fired = rules.conditions(report, latest, now, settings)
     assert [(c.rule, c.subject) for c in fired] == [("upload", "upload-10mb")]
     (c,) = fired
-    assert c.summary == "beijing: 45000 ms > 30000 ms; shanghai: 41000 ms > 30000 ms"
+    assert c.summary == ("beijing: 45000 ms, objective < 30000 ms; "
+                         "shanghai: 41000 ms, objective < 30000 ms")
     assert rules.incident_key(c.service, c.rule) == "core/upload"
 
 

@@ -29,8 +29,12 @@ def test_rpo_is_the_age_at_every_probe() -> None:
     r = evaluate_rpo(RPO, samples, OCT_2026, OCT_2026 + DAY)
     assert r.samples == 12
     assert r.worst is not None and r.worst.age_ms == 65 * MIN
-    assert [s.age_ms for s in r.breaches] == [65 * MIN]  # 60 min exactly is not above
+    # "RPO <1小时": 60 min exactly breaches the strict objective, 65 min too.
+    assert [s.age_ms for s in r.breaches] == [60 * MIN, 65 * MIN]
     assert r.compliant is False
+    inclusive = evaluate_rpo(FreshnessObjective("rpo", ("backup",), H, inclusive=True),
+                             samples, OCT_2026, OCT_2026 + DAY)
+    assert [s.age_ms for s in inclusive.breaches] == [65 * MIN]  # "≤ 1 h": 60 min is fine
 
 
 def test_daily_backups_cannot_meet_a_one_hour_rpo() -> None:
@@ -66,12 +70,14 @@ def test_data_loss_is_failure_time_minus_newest_recoverable_point() -> None:
 def test_restoration_is_the_first_known_up_instant() -> None:
     outages = IntervalSet.from_pairs([(100, 200), (300, 400), (900, 950)])
     up = IntervalSet.from_pairs([(0, 100), (250, 300), (500, 900)])
-    got = restorations("core", outages, up, now_ms=1000, within_ms=150)
+    got = restorations("core", outages, up, now_ms=1000, within_ms=150, inclusive=True)
     assert [(r.start_ms, r.restored_ms, r.elapsed_ms, r.within) for r in got] == [
-        (100, 250, 150, True),  # a gap after the outage is not a restoration
+        (100, 250, 150, True),  # a gap after the outage is not a restoration; ≤ 150
         (300, 500, 200, False),
         (900, None, 100, None),  # still open, not yet over the objective: pending
     ]
+    strict = restorations("core", outages, up, now_ms=1000, within_ms=150)
+    assert strict[0].within is False  # "< 150": restored after exactly 150 is late
 
 
 def rto_policy() -> Policy:

@@ -118,7 +118,13 @@ def test_json_report_fields(pol: Policy) -> None:
     assert core["outages"] == [{
         "start": "2026-10-01T00:50:00+08:00", "end": "2026-10-01T01:00:00+08:00",
         "seconds": 600, "targets": ["api-health"], "locations": ["beijing", "shanghai"],
-        "cause": "observed", "ongoing": False}]
+        "cause": "observed", "ongoing": False,
+        # the backup point taken at 00:50 (first reported at 01:20) is as old as the
+        # outage: nothing written before it is at risk
+        "data_at_risk": {"newest_backup": "2026-10-01T00:50:00+08:00",
+                         "backup_target": "backup-freshness",
+                         "first_seen": "2026-10-01T01:20:00+08:00", "first_seen_at": "shanghai",
+                         "seconds": 0}}]
     assert core["maintenance"][0]["qualified"] is True
     assert core["maintenance"][0]["notice_working_days"] == 7
     assert isinstance(core["gap_seconds"], int) and isinstance(core["error_budget_remaining"], str)
