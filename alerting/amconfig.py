@@ -6,6 +6,12 @@ label; each priority gets its own route to slaguard's inbound webhook
 and escalation itself.  So the routes only decide how fast Alertmanager
 delivers: P1 at once, P4 in no hurry, and a repeat at least once per response
 time of the priority, so that a lost delivery cannot make slaguard miss it.
+
+The always-firing ``Watchdog`` (``alerting.promrules.watchdog_rule``) goes to the
+``heartbeat`` receiver every minute: a webhook to ``heartbeat.watchdog_url``, an
+external dead man's switch (a healthchecks.io-style check) that pages when the
+Watchdog stops arriving, that is when Prometheus, the rules or Alertmanager are
+down.  Without that URL the receiver has no destination (fill one in).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from alerting.promrules import (
     ERROR_BUDGET_BURN,
     PRIORITIES,
     SERVICE_DOWN,
+    WATCHDOG,
     dump_yaml,
 )
 from slaguard.config.schema import Config
@@ -29,6 +36,10 @@ ALERTMANAGER_FILE = "alertmanager.yml"
 WEBHOOK_PATH = "/api/v1/alertmanager"
 RECEIVER = "slaguard"
 DISCARD = "discard"
+HEARTBEAT_RECEIVER = "heartbeat"
+# The Watchdog's cadence: at once, then every minute (healthchecks-style checks take a
+# period and a grace; a period of a few minutes leaves room for a lost delivery).
+WATCHDOG_REPEAT = timedelta(minutes=1)
 # Where to put server.api_token when the configuration does not hold it.
 CREDENTIALS_FILE_PLACEHOLDER = "/etc/alertmanager/slaguard-api-token"
 
@@ -82,6 +93,21 @@ def _route(priority: str, timing: RouteTiming, respond: timedelta | None) -> dic
     }
 
 
+def _watchdog_route() -> dict[str, Any]:
+    every = format_duration(WATCHDOG_REPEAT)
+    return {"receiver": HEARTBEAT_RECEIVER, "matchers": [f'alertname="{WATCHDOG}"'],
+            "group_wait": "0s", "group_interval": every, "repeat_interval": every}
+
+
+def _heartbeat_receiver(cfg: Config) -> dict[str, Any]:
+    url = cfg.heartbeat.watchdog_url
+    if url is None:
+        return {"name": HEARTBEAT_RECEIVER}
+    # Resolved never comes (it always fires); the receiver only needs the POST itself.
+    return {"name": HEARTBEAT_RECEIVER,
+            "webhook_configs": [{"url": url, "send_resolved": False}]}
+
+
 def alertmanager_config(cfg: Config, *, url: str | None = None,
                         credentials_file: str | None = None,
                         timings: Mapping[str, RouteTiming] = DEFAULT_TIMINGS) -> dict[str, Any]:
@@ -91,6 +117,8 @@ def alertmanager_config(cfg: Config, *, url: str | None = None,
             "receiver": DISCARD,
             "group_by": ["alertname", "service"],
             "routes": [
+                # The dead man's switch first: it has no priority and must never be held.
+                _watchdog_route(),
                 # slaguard's own alerts (its `alertmanager` channel labels them with
                 # `incident`) must never come back to its webhook: that would loop.
                 {"receiver": DISCARD, "matchers": ['incident=~".+"']},
@@ -111,6 +139,7 @@ def alertmanager_config(cfg: Config, *, url: str | None = None,
                 "http_config": {"authorization": _authorization(cfg, credentials_file)},
                 "max_alerts": 0,
             }]},
+            _heartbeat_receiver(cfg),
             {"name": DISCARD},
         ],
     }
@@ -128,6 +157,10 @@ def render_alertmanager(cfg: Config, *, url: str | None = None,
                         timings: Mapping[str, RouteTiming] = DEFAULT_TIMINGS) -> str:
     doc = alertmanager_config(cfg, url=url, credentials_file=credentials_file, timings=timings)
     header = _HEADER
+    if cfg.heartbeat.watchdog_url is None:
+        header += ("The always-firing Watchdog goes to the `heartbeat` receiver, which has no "
+                   "destination:\nset heartbeat.watchdog_url (an external dead man's switch) "
+                   "and generate again.\n")
     if not _inline_token(cfg, credentials_file):
         header += "Put slaguard's server.api_token into the credentials_file.\n"
     return dump_yaml(doc, header)

@@ -163,6 +163,8 @@ class RetryPolicy:
 
 DEFAULT_RETRY = RetryPolicy()
 OnDead = Callable[[Tx, OutboxRow, str, int], None]
+# (channel, outcome): ``sent``, ``retry`` (an attempt failed, tried again later) or ``dead``.
+OnDelivery = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ class Outbox:
                  notifiers: Mapping[str, SendFn] = NOTIFIERS, retry: RetryPolicy = DEFAULT_RETRY,
                  rng: random.Random | None = None, on_dead: OnDead | None = None,
                  session: aiohttp.ClientSession | None = None, batch: int = 100,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, on_delivery: OnDelivery | None = None) -> None:
         self.store = store
         self.channels = channels
         self.clock = clock
@@ -197,11 +199,27 @@ class Outbox:
         self.session = session
         self.batch = batch
         self.concurrency = concurrency
+        self.on_delivery = on_delivery
 
     def recover(self) -> int:
         """After a crash: rows left ``sending`` go back to ``pending``."""
         with self.store.transaction() as tx:
             return tx.reset_sending()
+
+    def backlog(self) -> tuple[int, int | None]:
+        """(rows waiting to be sent, age in ms of the oldest or None): the outbox's
+        backlog for slaguard's own metrics and rules.  Pending rows only, read through
+        the partial index on them (a scrape must not scan every row ever sent); a row
+        being sent right now is pending again if the attempt fails."""
+        with self.store.reading() as tx:
+            count, oldest = tx.db.execute(
+                "SELECT count(*), min(created_ms) FROM alerting_outbox "
+                "WHERE state = 'pending'").fetchone()
+        return int(count), None if oldest is None else max(self.clock.now_ms() - oldest, 0)
+
+    def _told(self, channel: str, outcome: str) -> None:
+        if self.on_delivery is not None:
+            self.on_delivery(channel, outcome)
 
     def _claim(self) -> list[OutboxRow]:
         with self.store.transaction() as tx:
@@ -238,6 +256,7 @@ class Outbox:
     def _sent(self, row: OutboxRow) -> DeliveryStats:
         with self.store.transaction() as tx:
             tx.mark_sent(row.id, self.clock.now_ms())
+        self._told(row.channel, "sent")
         log.info("notification %s sent via %s (attempt %d)", row.idempotency_key, row.channel,
                  row.attempts + 1)
         return _SENT
@@ -256,6 +275,7 @@ class Outbox:
         delay = self.retry.delay_ms(row.attempts + 1, self.rng.random(), retry_after_ms)
         with self.store.transaction() as tx:
             tx.mark_retry(row.id, now + delay, error)
+        self._told(row.channel, "retry")
         log.info("notification %s via %s failed (attempt %d), retry in %d s: %s",
                  row.idempotency_key, row.channel, row.attempts + 1, -(-delay // 1000), error)
         return _RETRIED
@@ -266,6 +286,7 @@ class Outbox:
             tx.mark_dead(row.id, error)
             if self.on_dead is not None:
                 self.on_dead(tx, row, error, now)
+        self._told(row.channel, "dead")
         log.error("notification %s via %s failed for good (dead-lettered): %s",
                   row.idempotency_key, row.channel, error)
         return _DEAD

@@ -72,6 +72,8 @@ from typing import Any
 
 import yaml
 
+from alerting import rules as own_rules  # slaguard's own rule names
+from alerting.rules import SELF_THRESHOLDS, SelfThresholds
 from slaguard.config.schema import Config, TargetBase
 from slaguard.policy import from_config
 from slaguard.units import format_duration
@@ -89,6 +91,13 @@ CERTIFICATE_EXPIRY = "SlaguardCertificateExpiry"
 # slaguard itself: the record (the evidence behind money) is not being written.
 RECORD_NOT_COMMITTING = "SlaguardRecordNotCommitting"
 RESULTS_DROPPED = "SlaguardResultsDropped"
+PROBES_LATE = "SlaguardProbesLate"
+EVALUATION_FAILING = "SlaguardEvaluationFailing"
+OUTBOX_BACKLOG = "SlaguardOutboxBacklog"
+CHANNEL_FAILING = "SlaguardChannelFailing"
+WORKER_RESTARTING = "SlaguardWorkerRestarting"
+# Always firing; Alertmanager routes it to the heartbeat receiver (a dead man's switch).
+WATCHDOG = "Watchdog"
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITY: Mapping[str, str] = MappingProxyType(
     {"P1": "page", "P2": "page", "P3": "ticket", "P4": "ticket"})
@@ -352,37 +361,137 @@ def alert_rules(cfg: Config, options: RuleOptions = RuleOptions()) -> list[dict[
     return out
 
 
-def self_rules() -> list[dict[str, Any]]:
-    """Alerts on slaguard itself.  Prometheus evaluates them, not slaguard: while the disk
-    is full slaguard cannot record its own incident either."""
-    return [{
-        "alert": RECORD_NOT_COMMITTING,
-        "expr": "max by (instance) (slaguard_store_commit_failing) == 1",
-        "for": "1m",
-        "labels": _labels("P2", service="slaguard"),
+# increase() extrapolates (3 restarts may read 3.09): a count is printed whole.
+_COUNT = '{{ $value | printf "%.0f" }}'
+
+
+def _self_alert(name: str, expr: str, priority: str, summary: str, description: str,
+                for_: str | None = None, **labels: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = _labels(priority, service="slaguard", **labels)
+    rule["annotations"] = {"summary": summary, "description": description}
+    return rule
+
+
+def _record_rules() -> list[dict[str, Any]]:
+    return [_self_alert(
+        RECORD_NOT_COMMITTING, "max by (instance) (slaguard_store_commit_failing) == 1", "P2",
+        "slaguard 无法写入记录 / slaguard cannot commit results",
+        "结果暂存于内存和 storage.spill_dir，恢复后自动写入；超出上限的结果计为未知。"
+        "处理：/healthz 给出原因（如磁盘已满），释放空间或修复存储。 / Results wait in "
+        "memory and storage.spill_dir and are written once it heals; beyond those "
+        "bounds they are dropped and count as unknown. Runbook: /healthz says why "
+        "(e.g. disk full); free space or repair the storage.", "1m",
+    ), _self_alert(
+        RESULTS_DROPPED, "increase(slaguard_store_dropped_results_total[15m]) > 0", "P2",
+        "slaguard 丢弃了探测结果 / slaguard dropped results",
+        "{{ $value }} 个结果超出缓冲与溢写上限被丢弃，相应时段记为监控缺口（未知）。"
+        "处理：修复存储，调大 storage.buffer_results 或设置 storage.spill_dir。 / "
+        "{{ $value }} results exceeded the buffer and spill bounds and were dropped; "
+        "those intervals are monitoring gaps (unknown). Runbook: repair the storage; "
+        "raise storage.buffer_results or set storage.spill_dir.",
+    )]
+
+
+def _probing_rules(th: SelfThresholds) -> list[dict[str, Any]]:
+    late = f"{float(th.late_after_s)!r}"  # the histogram's le label, as exposed
+    share = decimal_text(th.late_share)
+    pct = decimal_text(th.late_share * 100)
+    buckets = "slaguard_probe_start_lateness_seconds_bucket"
+    return [_self_alert(
+        PROBES_LATE,
+        # The share of starts over the bound, from the histogram (exact, unlike a quantile).
+        f"1 - (\n  sum by (instance, location) (rate({buckets}{{le=\"{late}\"}}[5m]))\n"
+        f"  / sum by (instance, location) (rate({buckets}{{le=\"+Inf\"}}[5m]))\n) > {share}\n"
+        "or\nsum by (instance, location) (rate(slaguard_probes_skipped_total[5m])) > 0",
+        "P3", "{{ $labels.location }}：探测启动延迟 / probes start late",
+        f"超过 {pct} % 的探测迟于计划时刻 {th.late_after_s} 秒以上启动，"
+        "或有探测被跳过（记为未知）。"
+        "处理：查看 slaguard_probe_start_lateness_seconds 与 slaguard_probes_skipped_total，"
+        "调大 scheduling.workers / max_concurrency 或减少目标。 / "
+        f"Over {pct} % of probes started more than {th.late_after_s} s after their slot, or "
+        "runs were skipped (recorded as unknown). Runbook: check "
+        "slaguard_probe_start_lateness_seconds and slaguard_probes_skipped_total; raise "
+        "scheduling.workers or max_concurrency, or probe fewer targets.", "5m",
+        rule=own_rules.PROBES_LATE,
+    ), _self_alert(
+        WORKER_RESTARTING,
+        f"increase(slaguard_worker_restarts_total[15m]) >= {th.worker_restarts}", "P2",
+        "探测进程 {{ $labels.worker }} 反复重启 / probe worker restarting in a loop",
+        f"15 分钟内重启 {_COUNT} 次，其目标出现监控缺口。处理：查看该进程日志"
+        f"（probe-worker-N）。 / Restarted {_COUNT} times in 15 min; its targets have "
+        "monitoring gaps. Runbook: read its log (probe-worker-N).",
+        rule=own_rules.WORKER_RESTARTING,
+    )]
+
+
+def _evaluation_rule(every: timedelta, th: SelfThresholds) -> dict[str, Any]:
+    stale = int((every * th.evaluation_rounds).total_seconds())
+    window = format_duration(every * th.evaluation_rounds + timedelta(minutes=1))
+    return _self_alert(
+        EVALUATION_FAILING,
+        f"time() - slaguard_evaluation_last_success_timestamp_seconds > {stale}\n"
+        f"and increase(slaguard_evaluation_failures_total[{window}]) > 0", "P2",
+        "SLO 评估失败 / slaguard evaluation failing",
+        f"{stale} 秒以上没有成功的评估，SLO 指标停留在旧值。处理：查看日志中的 "
+        "\"SLO evaluation failed\"。 / No successful evaluation for over "
+        f"{stale} s; the SLO gauges keep old values. Runbook: the log says why "
+        "(\"SLO evaluation failed\").", rule=own_rules.EVALUATION_FAILING)
+
+
+def _notification_rules(th: SelfThresholds) -> list[dict[str, Any]]:
+    age = th.outbox_age_ms // 1000
+    return [_self_alert(
+        OUTBOX_BACKLOG, f"slaguard_outbox_oldest_pending_age_seconds > {age}", "P3",
+        "slaguard 通知积压 / notifications backlog",
+        "最早的待发通知已等待 {{ $value | humanizeDuration }}。处理：检查渠道"
+        "（slaguard_notification_failures_total）与网络。 / The oldest waiting notification "
+        "is {{ $value | humanizeDuration }} old. Runbook: check the channels "
+        "(slaguard_notification_failures_total) and the network.",
+        rule=own_rules.OUTBOX_BACKLOG,
+    ), _self_alert(
+        CHANNEL_FAILING,
+        "sum by (instance, channel) (increase(slaguard_notification_failures_total[15m]))"
+        f" >= {th.channel_attempts}\nunless\n"
+        "sum by (instance, channel) (increase(slaguard_notifications_sent_total[15m])) > 0",
+        "P3", "{{ $labels.channel }}：通知渠道失败 / channel failing",
+        f"15 分钟内 {_COUNT} 次投递失败且无一成功，通知在重试。处理：查看 outbox 的 "
+        f"last_error，检查地址、密钥与对方限流。 / {_COUNT} failed deliveries and none "
+        "sent in 15 min; they are being retried. Runbook: read the outbox rows' last_error; "
+        "check the URL, secret and the vendor's rate limit.",
+        rule=own_rules.CHANNEL_FAILING,
+    )]
+
+
+def watchdog_rule() -> dict[str, Any]:
+    """Always firing: its *absence* at the heartbeat receiver means the alerting pipeline
+    (Prometheus, the rules, Alertmanager) is down (kube-prometheus's ``Watchdog``)."""
+    return {
+        "alert": WATCHDOG, "expr": "vector(1)", "labels": {"severity": "none"},
         "annotations": {
-            "summary": "slaguard 无法写入记录 / slaguard cannot commit results",
+            "summary": "告警链路存活信号 / alerting pipeline heartbeat (always firing)",
             "description": (
-                "结果暂存于内存和 storage.spill_dir，恢复后自动写入；超出上限的结果计为未知。"
-                "处理：/healthz 给出原因（如磁盘已满），释放空间或修复存储。 / Results wait in "
-                "memory and storage.spill_dir and are written once it heals; beyond those "
-                "bounds they are dropped and count as unknown. Runbook: /healthz says why "
-                "(e.g. disk full); free space or repair the storage."),
+                "此告警始终触发，经 Alertmanager 的 heartbeat 接收者发往外部死人开关；"
+                "它停止到达即告警链路失效。处理：检查 Prometheus 与 Alertmanager。 / "
+                "Always firing, routed by Alertmanager to the heartbeat receiver (an "
+                "external dead man's switch); when it stops arriving, the alerting pipeline "
+                "is broken. Runbook: check Prometheus and Alertmanager."),
         },
-    }, {
-        "alert": RESULTS_DROPPED,
-        "expr": "increase(slaguard_store_dropped_results[15m]) > 0",
-        "labels": _labels("P2", service="slaguard"),
-        "annotations": {
-            "summary": "slaguard 丢弃了探测结果 / slaguard dropped results",
-            "description": (
-                "{{ $value }} 个结果超出缓冲与溢写上限被丢弃，相应时段记为监控缺口（未知）。"
-                "处理：修复存储，调大 storage.buffer_results 或设置 storage.spill_dir。 / "
-                "{{ $value }} results exceeded the buffer and spill bounds and were dropped; "
-                "those intervals are monitoring gaps (unknown). Runbook: repair the storage; "
-                "raise storage.buffer_results or set storage.spill_dir."),
-        },
-    }]
+    }
+
+
+def self_rules(cfg: Config | None = None, th: SelfThresholds = SELF_THRESHOLDS
+               ) -> list[dict[str, Any]]:
+    """Alerts on slaguard itself, with the thresholds of slaguard's own rules
+    (``alerting.rules.self_conditions``).  Prometheus evaluates them as well as slaguard:
+    while the disk is full slaguard cannot record its own incident.  Their ``rule`` label
+    is slaguard's rule name, so both engines' alerts join one incident (service
+    ``slaguard``).  Last the ``Watchdog``, always firing."""
+    every = cfg.scheduling.evaluate_every if cfg is not None else timedelta(seconds=60)
+    return [*_record_rules(), *_probing_rules(th), _evaluation_rule(every, th),
+            *_notification_rules(th), watchdog_rule()]
 
 
 def rules_config(cfg: Config, options: RuleOptions = RuleOptions()) -> dict[str, Any]:
@@ -395,7 +504,7 @@ def rules_config(cfg: Config, options: RuleOptions = RuleOptions()) -> dict[str,
     return {"groups": [
         {"name": "slaguard", "interval": every,
          "rules": sli_rules(cfg, options) + alert_rules(cfg, options)},
-        {"name": "slaguard-self", "interval": every, "rules": self_rules()},
+        {"name": "slaguard-self", "interval": every, "rules": self_rules(cfg)},
     ]}
 
 

@@ -27,7 +27,18 @@ rpo                     the newest backup point is older than the RPO       P1
 tls_expiry              a certificate expires within 14 days                P3
 probe_down              a (target, location) silent for 3 intervals;        P3
                         never downtime, only "the probe is down"
+probes_late             slaguard itself (service ``slaguard``, from         P3
+                        ``SelfReadings``): > 10 % of the last 5 min's
+                        probe starts over 1 s late or skipped
+evaluation_failing      3 evaluation rounds in a row failed                 P2
+outbox_backlog          the oldest waiting notification is > 10 min old     P3
+channel_failing         a channel failed 3 deliveries in a row              P3
+worker_restarting       a probe worker restarted 3 times in 15 min          P2
 ======================  ==================================================  ========
+
+The rules on slaguard itself run only when ``evaluate`` is given readings; a
+full disk stops slaguard from recording any incident, which is why the exported
+Prometheus rules (``alerting.promrules.self_rules``) watch the same things.
 
 Burn priorities follow the exported Prometheus rules (``alerting.promrules``),
 so a page reads the same whichever engine raised it.
@@ -49,12 +60,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from fractions import Fraction
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from alerting.notification import Priority
 from slaguard.domain import ProbeResult
+from slaguard.policy import inclusive
 from slo.fmt import number
+from slo.model import comparison, within_bound
 from slo.periods import rfc3339
 from slo.report import Report
 
@@ -70,12 +84,22 @@ TLS_EXPIRY = "tls_expiry"
 PROBE_DOWN = "probe_down"
 # Raised by the outbox, not by a rule here; listed so its priority is configurable too.
 DEAD_LETTER = "notification_dead_letter"
+# slaguard itself (service ``slaguard``), from ``SelfReadings``.
+PROBES_LATE = "probes_late"
+EVALUATION_FAILING = "evaluation_failing"
+OUTBOX_BACKLOG = "outbox_backlog"
+CHANNEL_FAILING = "channel_failing"
+WORKER_RESTARTING = "worker_restarting"
+SELF_SERVICE = "slaguard"
 AVAILABILITY = "availability"
 
 # Rules that need the SLO report: without a report they are not evaluated, and
 # their alerts are carried over unchanged (a failed evaluation is not a recovery).
 REPORT_RULES = frozenset({CONFIRMED_OUTAGE, BURN_RATE, LATENCY, RPO})
 SNAPSHOT_RULES = frozenset({UPLOAD, TLS_EXPIRY, PROBE_DOWN})
+# Rules on slaguard itself: carried over when no readings are given.
+SELF_RULES = frozenset({PROBES_LATE, EVALUATION_FAILING, OUTBOX_BACKLOG, CHANNEL_FAILING,
+                        WORKER_RESTARTING})
 
 # Alert rule → incident rule: symptoms of one outage share one incident.
 INCIDENT_RULES: Mapping[str, str] = MappingProxyType({
@@ -96,6 +120,11 @@ DEFAULT_PRIORITIES: Mapping[str, Priority] = MappingProxyType({
     TLS_EXPIRY: Priority.P3,
     PROBE_DOWN: Priority.P3,
     DEAD_LETTER: Priority.P3,
+    PROBES_LATE: Priority.P3,
+    EVALUATION_FAILING: Priority.P2,
+    OUTBOX_BACKLOG: Priority.P3,
+    CHANNEL_FAILING: Priority.P3,
+    WORKER_RESTARTING: Priority.P2,
 })
 _MIN = 60_000
 DEFAULT_CLEAR_AFTER_MS = 5 * _MIN
@@ -126,6 +155,9 @@ class RuleSettings:
     intervals_ms: Mapping[str, int] = field(default_factory=dict)  # target → interval
     target_services: Mapping[str, str] = field(default_factory=dict)
     upload_max_ms: Mapping[str, int] = field(default_factory=dict)  # upload target → limit
+    # upload target → whether its limit is met at the limit ("<= 30s"); absent: strict,
+    # the standard's "10MB文件 <30秒"
+    upload_inclusive: Mapping[str, bool] = field(default_factory=dict)
     priorities: Mapping[str, Priority] = field(default_factory=lambda: DEFAULT_PRIORITIES)
     clear_after_ms: int = DEFAULT_CLEAR_AFTER_MS
     clear_after_by_rule: Mapping[str, int] = field(default_factory=dict)
@@ -154,20 +186,23 @@ def merged_priorities(overrides: Mapping[str, str | Priority] | None) -> Mapping
     return MappingProxyType(out)
 
 
-def _upload_limits(cfg: Config) -> dict[str, int]:
-    """Per upload target: its own ``max_duration``, else an SLO's ``max`` latency bound."""
-    slo_max: dict[str, int] = {}
+def _upload_bounds(cfg: Config) -> dict[str, timedelta]:
+    """Per upload target: its own ``max_duration``, else the tightest ``max`` latency
+    bound of its SLOs (at equal limits a strict one is tighter)."""
+    slo_max: dict[str, timedelta] = {}
     for s in cfg.slos:
         if s.latency and "max" in s.latency:
-            limit = _ms(s.latency["max"])
+            bound = s.latency["max"]
             for name in s.targets or ():
-                slo_max[name] = min(slo_max.get(name, limit), limit)
-    out: dict[str, int] = {}
+                old = slo_max.get(name)
+                if old is None or (bound, inclusive(bound)) < (old, inclusive(old)):
+                    slo_max[name] = bound
+    out: dict[str, timedelta] = {}
     for t in cfg.targets:
         if t.kind != "upload":
             continue
         own = t.max_duration or t.expect.max_duration
-        found = _ms(own) if own is not None else slo_max.get(t.name)
+        found = own if own is not None else slo_max.get(t.name)
         if found is not None:
             out[t.name] = found
     return out
@@ -178,10 +213,12 @@ def settings_from_config(cfg: Config, *, priorities: Mapping[str, str | Priority
                          clear_after_by_rule: Mapping[str, timedelta] | None = None,
                          cert_warning: timedelta = timedelta(days=14),
                          silent_intervals: int = DEFAULT_SILENT_INTERVALS) -> RuleSettings:
+    uploads = _upload_bounds(cfg)
     return RuleSettings(
         intervals_ms={t.name: _ms(t.interval) for t in cfg.targets},
         target_services=cfg.target_services,
-        upload_max_ms=_upload_limits(cfg),
+        upload_max_ms={t: _ms(b) for t, b in uploads.items()},
+        upload_inclusive={t: inclusive(b) for t, b in uploads.items()},
         priorities=merged_priorities(priorities),
         clear_after_ms=_ms(clear_after),
         clear_after_by_rule={k: _ms(v) for k, v in (clear_after_by_rule or {}).items()},
@@ -274,7 +311,7 @@ def latency_conditions(report: Report, settings: RuleSettings) -> list[Condition
     for x in report.latency:
         if x.met is not False or set(x.targets) <= set(settings.upload_max_ms):
             continue
-        failing = [f"{b.bound.key} {number(b.value, 3)} ms > {b.bound.limit_ms} ms"
+        failing = [f"{b.bound.key} {number(b.value, 3)} ms, objective {b.bound.comparison}"
                    for b in x.bounds if b.holds is False and b.value is not None]
         for service in sorted({settings.service_of(t) for t in x.targets}):
             out.append(Condition(
@@ -301,16 +338,19 @@ def upload_conditions(latest: Sequence[ProbeResult], settings: RuleSettings) -> 
     out = []
     for target, results in sorted(_by_target(latest).items()):
         limit = settings.upload_max_ms.get(target)
-        slow = sorted((r for r in results
-                       if limit is not None and r.success and r.duration_ms > limit),
+        incl = settings.upload_inclusive.get(target, False)
+        slow = sorted((r for r in results if limit is not None and r.success
+                       and not within_bound(r.duration_ms, limit, incl)),
                       key=lambda r: r.location)
         if not slow or limit is None:
             continue
+        op = comparison(incl)
         service = settings.service_of(target, slow[0].service)
         out.append(Condition(
             UPLOAD, target, service, settings.priority(f"{UPLOAD}:{target}", UPLOAD),
             f"{target}：上传超过上限 / upload over its maximum",
-            "; ".join(f"{r.location}: {r.duration_ms} ms > {limit} ms" for r in slow),
+            "; ".join(f"{r.location}: {r.duration_ms} ms, objective {op} {limit} ms"
+                      for r in slow),
             {"target": target, "locations": ",".join(r.location for r in slow)}))
     return out
 
@@ -328,9 +368,9 @@ def rpo_conditions(report: Report, latest: Sequence[ProbeResult],
             if not results:
                 continue
             age = max(r.ts_ms for r in results) - max(r.recovery_point_ms or 0 for r in results)
-            if age > x.max_age_ms:
+            if not within_bound(age, x.max_age_ms, x.inclusive):
                 service = settings.service_of(target, results[0].service)
-                stale[service].append(f"{target}: {age // 1000} s > {x.max_age_ms // 1000} s")
+                stale[service].append(f"{target}: {age // 1000} s, objective {x.comparison}")
         out += [Condition(RPO, x.name, service, settings.priority(f"{RPO}:{x.name}", RPO),
                           f"{x.name}：备份超过 RPO / newest backup older than the RPO",
                           "; ".join(lines), {"slo": x.name})
@@ -378,6 +418,100 @@ def probe_down_conditions(latest: Sequence[ProbeResult], now_ms: int,
             f"{r.target} @ {r.location}：探测无数据 / probe silent",
             f"no result since {rfc3339(r.ts_ms, 'UTC')}; not counted as downtime",
             {"target": r.target, "location": r.location}))
+    return out
+
+
+# -- slaguard itself ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SelfReadings:
+    """What slaguard measured about itself (``exporters.self_metrics.SelfStats``)."""
+
+    probes_started: int = 0  # scheduled probes started (or skipped) in the recent past
+    probes_late: int = 0  # of those, started late or skipped
+    evaluation_failing_rounds: int = 0  # evaluation rounds failed in a row
+    outbox_pending: int = 0
+    outbox_oldest_age_ms: int | None = None
+    channels_failing: Mapping[str, int] = field(default_factory=dict)  # attempts in a row
+    worker_restarts: Mapping[str, int] = field(default_factory=dict)  # in the recent past
+
+
+@dataclass(frozen=True)
+class SelfThresholds:
+    """When slaguard's own rules fire; the Prometheus rules (``alerting.promrules``)
+    use the same numbers."""
+
+    late_after_s: int = 1  # a probe starting later than this after its slot is late
+    late_share: Fraction = Fraction(1, 10)  # of recent probe starts late or skipped
+    min_probes: int = 10  # fewer recent starts say nothing yet
+    evaluation_rounds: int = 3
+    outbox_age_ms: int = 10 * _MIN
+    channel_attempts: int = 3
+    worker_restarts: int = 3
+
+
+SELF_THRESHOLDS = SelfThresholds()
+
+
+def _self(rule: str, subject: str, settings: RuleSettings, title: str, summary: str,
+          **labels: str) -> Condition:
+    return Condition(rule, subject, SELF_SERVICE, settings.priority(rule), title, summary,
+                     {"source": "self", **labels})
+
+
+def self_conditions(r: SelfReadings, settings: RuleSettings,
+                    th: SelfThresholds = SELF_THRESHOLDS) -> list[Condition]:
+    """slaguard's own trouble, each with its runbook line (bilingual, as the exported
+    rules' annotations)."""
+    out: list[Condition] = []
+    if r.probes_started >= th.min_probes and \
+            Fraction(r.probes_late, r.probes_started) > th.late_share:
+        out.append(_self(
+            PROBES_LATE, "probes", settings, "探测启动延迟 / probes start late",
+            f"最近 {r.probes_started} 次探测中 {r.probes_late} 次迟于计划时刻超过 "
+            f"{th.late_after_s} 秒或被跳过。"
+            "处理：查看 slaguard_probe_start_lateness_seconds 与 slaguard_probes_skipped_total，"
+            "调大 scheduling.workers / max_concurrency 或减少目标。 / "
+            f"{r.probes_late} of the last {r.probes_started} probes started over "
+            f"{th.late_after_s} s late "
+            "or were skipped. Runbook: check slaguard_probe_start_lateness_seconds and "
+            "slaguard_probes_skipped_total; raise scheduling.workers or max_concurrency, "
+            "or probe fewer targets."))
+    if r.evaluation_failing_rounds >= th.evaluation_rounds:
+        out.append(_self(
+            EVALUATION_FAILING, "evaluation", settings, "SLO 评估失败 / evaluation failing",
+            f"连续 {r.evaluation_failing_rounds} 轮评估失败，SLO 指标停留在旧值。处理：查看"
+            "日志中的 \"SLO evaluation failed\"。 / "
+            f"{r.evaluation_failing_rounds} evaluation rounds in a row failed; the SLO gauges "
+            "keep old values. Runbook: the log says why (\"SLO evaluation failed\")."))
+    age = r.outbox_oldest_age_ms
+    if age is not None and age > th.outbox_age_ms:
+        out.append(_self(
+            OUTBOX_BACKLOG, "outbox", settings, "通知积压 / notifications backlog",
+            f"{r.outbox_pending} 条通知待发，最早的已等待 {age // _MIN} 分钟。处理：检查渠道"
+            "（slaguard_notification_failures_total）与网络。 / "
+            f"{r.outbox_pending} notifications waiting, the oldest for {age // _MIN} min. "
+            "Runbook: check the channels (slaguard_notification_failures_total) and the "
+            "network."))
+    for channel, n in sorted(r.channels_failing.items()):
+        if n >= th.channel_attempts:
+            out.append(_self(
+                CHANNEL_FAILING, channel, settings, f"{channel}：通知渠道失败 / channel failing",
+                f"渠道 {channel} 连续 {n} 次投递失败，通知在重试。处理：查看 outbox 的 "
+                "last_error，检查地址、密钥与对方限流。 / "
+                f"Channel {channel} failed {n} deliveries in a row; they are being retried. "
+                "Runbook: read the outbox rows' last_error; check the URL, secret and the "
+                "vendor's rate limit.", channel=channel))
+    for worker, n in sorted(r.worker_restarts.items()):
+        if n >= th.worker_restarts:
+            out.append(_self(
+                WORKER_RESTARTING, f"worker-{worker}", settings,
+                f"探测进程 {worker} 反复重启 / probe worker restarting in a loop",
+                f"探测进程 {worker} 15 分钟内重启 {n} 次，其目标出现监控缺口。处理：查看该进程"
+                "日志（probe-worker-N）。 / "
+                f"Probe worker {worker} restarted {n} times in 15 min; its targets have "
+                "monitoring gaps. Runbook: read its log (probe-worker-N).", worker=worker))
     return out
 
 
@@ -491,9 +625,14 @@ def step(current: Iterable[Condition], previous: Mapping[str, AlertState], now_m
 
 
 def evaluate(report: Report | None, snapshot: Snapshot, previous: Mapping[str, AlertState],
-             now_ms: int, settings: RuleSettings) -> RuleOutcome:
-    """The rules at ``now_ms``: the new alert states and what changed (pure)."""
+             now_ms: int, settings: RuleSettings, health: SelfReadings | None = None
+             ) -> RuleOutcome:
+    """The rules at ``now_ms``: the new alert states and what changed (pure).
+    ``health`` (slaguard's own readings) runs the rules on slaguard itself."""
     latest = latest_results(snapshot)
-    evaluated = SNAPSHOT_RULES | (REPORT_RULES if report is not None else frozenset())
-    return step(conditions(report, latest, now_ms, settings), previous, now_ms, settings,
-                frozenset(evaluated))
+    evaluated = SNAPSHOT_RULES | (REPORT_RULES if report is not None else frozenset()) \
+        | (SELF_RULES if health is not None else frozenset())
+    current = conditions(report, latest, now_ms, settings)
+    if health is not None:
+        current += self_conditions(health, settings)
+    return step(current, previous, now_ms, settings, frozenset(evaluated))

@@ -49,6 +49,7 @@ from alerting.outbox import (
     DEFAULT_RENDERING,
     DEFAULT_RETRY,
     DeliveryStats,
+    OnDelivery,
     Outbox,
     Rendering,
     RetryPolicy,
@@ -93,7 +94,7 @@ class AlertingService:
                  notifiers: Mapping[str, SendFn] = NOTIFIERS, retry: RetryPolicy = DEFAULT_RETRY,
                  rng: random.Random | None = None,
                  auto_resolve_after_ms: int | None = DEFAULT_AUTO_RESOLVE_AFTER_MS,
-                 tick_interval_s: float = 2.0) -> None:
+                 tick_interval_s: float = 2.0, on_delivery: OnDelivery | None = None) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.settings = settings
@@ -104,7 +105,7 @@ class AlertingService:
         self.incidents = Incidents(store, policy, self.clock, rendering, auto_resolve_after_ms)
         self.escalator = Escalator(store, self.clock, rendering)
         self.outbox = Outbox(store, channels, self.clock, notifiers=notifiers, retry=retry,
-                             rng=rng, on_dead=self._dead_lettered)
+                             rng=rng, on_dead=self._dead_lettered, on_delivery=on_delivery)
         self.tick_interval_s = tick_interval_s
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,14 +142,16 @@ class AlertingService:
 
     # -- rules -------------------------------------------------------------------------
 
-    def evaluate(self, report: Report | None, snapshot: rules.Snapshot) -> rules.RuleOutcome:
-        """Run the rules and apply what changed, in one transaction."""
+    def evaluate(self, report: Report | None, snapshot: rules.Snapshot,
+                 health: rules.SelfReadings | None = None) -> rules.RuleOutcome:
+        """Run the rules and apply what changed, in one transaction; ``health`` also
+        runs the rules on slaguard itself (``rules.self_conditions``)."""
         now = self.clock.now_ms()
         latest = list(snapshot)
         with self.store.transaction() as tx:
             previous = {k: rules.AlertState.from_dict(v) for k, v in tx.alert_states().items()}
             outcome = self._not_our_absence(
-                rules.evaluate(report, latest, previous, now, self.settings),
+                rules.evaluate(report, latest, previous, now, self.settings, health),
                 rules.latest_results(latest), now)
             tx.replace_alert_states({k: a.to_dict() for k, a in outcome.alerts.items()})
             for event in outcome.events:

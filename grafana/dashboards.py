@@ -1,4 +1,4 @@
-"""slaguard's three dashboards: SLA overview, Probes, Incidents.
+"""slaguard's dashboards: SLA overview, Probes, Incidents, and slaguard itself.
 
 Official figures come from slaguard's evaluator (``slaguard_slo_*``: confirmation,
 quorum, maintenance applied); raw ``probe_*`` averages appear only as a
@@ -45,6 +45,7 @@ INFLUXDB_UID = "slaguard-influxdb"
 FOLDER_UID = "slaguard"
 FOLDER_TITLE = "slaguard"
 SLA_UID, PROBES_UID, INCIDENTS_UID = "slaguard-sla", "slaguard-probes", "slaguard-incidents"
+SELF_UID = "slaguard-self"
 
 # Annotation tags: ``publish`` posts with them, the dashboards query by them.
 TAG = "slaguard"
@@ -500,8 +501,144 @@ def incidents(opts: Options) -> JSON:
         opts, time_from="now-7d")
 
 
+# -- slaguard itself -------------------------------------------------------------------
+
+INST = 'instance=~"$instance"'
+LATENESS = "slaguard_probe_start_lateness_seconds_bucket"
+
+
+def _quantiles(metric: str, by: str, legend: str) -> list[Query]:
+    return [Query(f"histogram_quantile({q}, sum by ({by}, le) "
+                  f"(rate({m(metric, INST)}[$__rate_interval])))", f"p{int(q * 100)} {legend}")
+            for q in (0.5, 0.99)]
+
+
+def _self_health() -> list[JSON]:
+    return [
+        row("Health"),
+        stat("Heartbeat", [Query(f"max({m('slaguard_heartbeat_up', INST)}) or vector(-1)",
+                                 instant=True)],
+             Field(mappings=value_map({"1": ("SENT", "green"), "0": ("STOPPED", "red"),
+                                       "-1": ("NOT CONFIGURED", "text")}, no_data="NO DATA")),
+             w=4, description="heartbeat.url is called only while the record commits, "
+                              "evaluation succeeds and results arrive."),
+        stat("Record", [Query(f"max({m('slaguard_store_commit_failing', INST)})", instant=True)],
+             Field(mappings=value_map({"0": ("COMMITTING", "green"), "1": ("FAILING", "red")},
+                                      no_data="NO DATA")), w=4,
+             description="/healthz says why it cannot commit."),
+        stat("Results not yet committed",
+             [Query(f"sum({m('slaguard_store_uncommitted_results', INST)})", instant=True)],
+             Field(decimals=0, thresholds=steps(("green", None), ("orange", 1000))), w=4),
+        stat("Since the last good evaluation",
+             [Query("time() - max("
+                    f"{m('slaguard_evaluation_last_success_timestamp_seconds', INST)})",
+                    instant=True)],
+             Field(unit="s", decimals=0, thresholds=steps(("green", None), ("red", 300))), w=4),
+        stat("Self alerts firing",
+             [Query('sum(ALERTS{alertstate="firing", service="slaguard"}) or vector(0)',
+                    instant=True)],
+             Field(decimals=0, thresholds=steps(("green", None), ("red", 1))), w=4,
+             description="SlaguardProbesLate, SlaguardEvaluationFailing, SlaguardOutboxBacklog, "
+                         "SlaguardChannelFailing, SlaguardWorkerRestarting, "
+                         "SlaguardRecordNotCommitting, SlaguardResultsDropped."),
+        table("Build", [Query(m("slaguard_build_info", INST), instant=True, table=True)],
+              w=4, h=4, columns={"Value": "up"}),
+    ]
+
+
+def _self_probing() -> list[JSON]:
+    late = f'{LATENESS}{{{INST}, le="1.0"}}'
+    every = f'{LATENESS}{{{INST}, le="+Inf"}}'
+    return [
+        row("Probing"),
+        timeseries("Probe start lateness", _quantiles(LATENESS, "location, worker",
+                                                      "{{location}} worker {{worker}}"),
+                   Field(unit="s"), w=12,
+                   description="How late scheduled probes start after their slot (a busy "
+                               "worker, a full probe semaphore)."),
+        timeseries("Probes starting over 1 s late",
+                   [Query(f"1 - sum by (location) (rate({late}[$__rate_interval]))\n"
+                          f"  / sum by (location) (rate({every}[$__rate_interval]))",
+                          "{{location}}")],
+                   Field(unit="percentunit", decimals=1, thresholds=steps(
+                       ("green", None), ("red", 0.1))), threshold_lines=True, w=12,
+                   description="SlaguardProbesLate fires above 10 % for 5 minutes."),
+        timeseries("Skipped probe runs",
+                   [Query("sum by (location, reason) (increase("
+                          f"{m('slaguard_probes_skipped_total', INST)}[$__rate_interval]))"
+                          " or vector(0)", "{{location}} {{reason}}")],
+                   Field(decimals=0), bars=True, w=12,
+                   description="Recorded as unknown: missed, overrun (the previous run still "
+                               "going) or overloaded (no probe slot in time)."),
+        timeseries("Worker restarts",
+                   [Query("sum by (worker) (increase("
+                          f"{m('slaguard_worker_restarts_total', INST)}[$__rate_interval]))"
+                          " or vector(0)", "worker {{worker}}")],
+                   Field(decimals=0), bars=True, w=12),
+    ]
+
+
+def _self_record() -> list[JSON]:
+    return [
+        row("Record and evaluation"),
+        timeseries("Commit latency",
+                   _quantiles("slaguard_store_commit_duration_seconds_bucket", "instance",
+                              "commit"), Field(unit="s"), w=8),
+        timeseries("Writer queue",
+                   [Query(f"sum({m('slaguard_pipeline_queue_results', INST)})", "in memory"),
+                    Query(f"sum({m('slaguard_store_uncommitted_results', INST)})",
+                          "not yet committed"),
+                    Query(f"sum(rate({m('slaguard_store_commit_failures_total', INST)}"
+                          "[$__rate_interval]))", "failed commits/s")],
+                   Field(decimals=0), w=8),
+        timeseries("Record size", [Query(f"sum by (file) ({m('slaguard_store_size_bytes', INST)})",
+                                         "{{file}}")],
+                   Field(unit="bytes"), stack=True, w=8),
+        timeseries("Evaluation duration",
+                   _quantiles("slaguard_evaluation_duration_seconds_bucket", "instance",
+                              "evaluation"), Field(unit="s"), w=12),
+        timeseries("Evaluation failures",
+                   [Query(f"sum(increase({m('slaguard_evaluation_failures_total', INST)}"
+                          "[$__rate_interval]))", "failed rounds")],
+                   Field(decimals=0), bars=True, w=12),
+    ]
+
+
+def _self_notifications() -> list[JSON]:
+    by_channel = "sum by (channel) (increase({}[$__rate_interval])) or vector(0)"
+    return [
+        row("Notifications"),
+        timeseries("Outbox backlog",
+                   [Query(f"sum({m('slaguard_outbox_pending_notifications', INST)})", "waiting")],
+                   Field(decimals=0), w=8),
+        timeseries("Oldest waiting notification",
+                   [Query(f"max({m('slaguard_outbox_oldest_pending_age_seconds', INST)})", "age")],
+                   Field(unit="s", thresholds=steps(("green", None), ("red", 600))),
+                   threshold_lines=True, w=8,
+                   description="SlaguardOutboxBacklog fires above 10 minutes."),
+        timeseries("Deliveries per channel",
+                   [Query(by_channel.format(m("slaguard_notification_failures_total", INST)),
+                          "failed {{channel}}"),
+                    Query(by_channel.format(m("slaguard_notifications_sent_total", INST)),
+                          "sent {{channel}}")],
+                   Field(decimals=0), bars=True, w=8,
+                   description="SlaguardChannelFailing fires at 3 failures in 15 minutes "
+                               "without a success."),
+    ]
+
+
+def slaguard_itself(opts: Options) -> JSON:
+    panels = [*_self_health(), *_self_probing(), *_self_record(), *_self_notifications()]
+    return dashboard(
+        SELF_UID, "slaguard itself", "Is the monitor healthy: probing on time, the record "
+        "committing, evaluation and notifications working", panels,
+        [query_variable("instance", "Instance", "label_values(slaguard_build_info, instance)")],
+        opts, time_from="now-6h", refresh="30s")
+
+
 DASHBOARDS: dict[str, Callable[[Options], JSON]] = {
     "sla-overview": sla_overview,
     "probes": probes,
     "incidents": incidents,
+    "slaguard-itself": slaguard_itself,
 }

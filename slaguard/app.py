@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import signal
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,17 +32,19 @@ from compensation.claims import ClaimService, ClaimStore
 from compensation.claims_api import ClaimsApi
 from compensation.claims_api import register_routes as register_claim_routes
 from compensation.lifecycle import MonthlyStatementJob, StatementLifecycle, run_every
-from compensation.statements import statement_from_report
+from compensation.statements import imported_incidents, statement_from_report
 from compensation.support import SupportDesk, SupportStore
 from compensation.support_api import SupportApi
 from compensation.support_api import add_routes as add_support_routes
 from exporters.influxdb import InfluxExporter
 from exporters.prometheus import (
+    Excluding,
     IncidentCollector,
     ProbeCollector,
     SloCollector,
     StoreCollector,
 )
+from exporters.self_metrics import SelfCollector, SelfStats
 from exporters.support_metrics import SupportCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
@@ -51,8 +55,9 @@ from slaguard.config.calendar import load_calendar
 from slaguard.domain import ProbeResult
 from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
+from slaguard.heartbeat import Heartbeat
 from slaguard.pipeline import ResultPipeline, Sink
-from slaguard.scheduler import ProbeScheduler, SelfCheck
+from slaguard.scheduler import ProbeObserver, ProbeScheduler, SelfCheck
 from slaguard.server import ListenError, ServerDeps, make_app, make_internal_app, serve
 from slaguard.state import LiveState
 from slaguard.store import SQLiteStore
@@ -71,7 +76,8 @@ def targets_for(cfg: Config, location: str) -> list[Any]:
 
 def _evaluator(cfg: Config, store: SQLiteStore, records: AlertingStore) -> Evaluator:
     return Evaluator(cfg, store, load_calendar(cfg), maintenance=records.maintenance_windows,
-                     incidents=lambda period: compensation_records(records.list_incidents(period)))
+                     incidents=lambda period: compensation_records(records.list_incidents(period)),
+                     imported=imported_incidents(cfg))
 
 
 @contextmanager
@@ -124,8 +130,10 @@ class ProbeWiring:
     def assignment(self) -> dict[tuple[str, str], int]:
         return workers.assign(self.pairs(), self.worker_count)
 
-    def schedulers(self, worker: int | None, submit: workers.Submit) -> list[ProbeScheduler]:
-        """One scheduler per location, over all targets or over one worker's share."""
+    def schedulers(self, worker: int | None, submit: workers.Submit,
+                   observer: ProbeObserver | None = None) -> list[ProbeScheduler]:
+        """One scheduler per location, over all targets or over one worker's share;
+        ``observer`` is told how late probes start (slaguard's own metrics)."""
         share = self.assignment() if worker is not None else None
         sched = self.cfg.scheduling
         return [
@@ -136,6 +144,7 @@ class ProbeWiring:
                 max_concurrency=sched.max_concurrency, misfire_grace=sched.misfire_grace,
                 self_check=_self_check(sched.self_check_url),
                 ctx=ProbeContext(location=loc, options=dict(self.options.get(loc, {}))),
+                observer=observer, worker="main" if worker is None else str(worker),
             )
             for loc in self.locations
         ]
@@ -180,7 +189,11 @@ class App:
         self.state.restore(latest)
         # The last sign of life before this start: silence since is our own absence.
         self.last_seen_ms = max((r.ts_ms for r in latest), default=None)
-        self.alerting = AlertingService.from_config(self.cfg, config_path=self.config_path)
+        # slaguard's own metrics and the readings its own alert rules run on.
+        self.self_stats = SelfStats()
+        self.self_stats.known(channels=list(self.cfg.channels))
+        self.alerting = AlertingService.from_config(self.cfg, config_path=self.config_path,
+                                                    on_delivery=self.self_stats.delivery)
         self.evaluator = _evaluator(self.cfg, self.store, self.alerting.store)
         self.archive = StatementArchive(self.cfg.storage.path)
         self.statements = StatementLifecycle(self.evaluator, self.archive)
@@ -189,12 +202,15 @@ class App:
         self.claims = ClaimService(ClaimStore(self.cfg.storage.path), self.statements, wall_ms)
         self.statement_job = MonthlyStatementJob(self.statements)
         self.registry = CollectorRegistry(auto_describe=True)
+        exclude = self.cfg.exporters.prometheus.exclude  # families left out of /metrics
+        self.probe_collector: ProbeCollector | None = None
         if self.cfg.exporters.prometheus.enabled:
-            self.registry.register(ProbeCollector(self.state))
-            self.registry.register(SloCollector(self.state, wall_ms))
-            self.registry.register(IncidentCollector(self.alerting.store, self.cfg.timezone,
-                                                     wall_ms))
-            self.registry.register(SupportCollector(self.support, wall_ms))
+            self.probe_collector = ProbeCollector(self.state, exclude)
+            self.registry.register(self.probe_collector)
+            for collector in (SloCollector(self.state, wall_ms),
+                              IncidentCollector(self.alerting.store, self.cfg.timezone, wall_ms),
+                              SupportCollector(self.support, wall_ms)):
+                self.registry.register(Excluding(collector, exclude))
         sinks: list[Sink] = [self.state]
         self.influx: InfluxExporter | None = None
         if self.cfg.exporters.influxdb.enabled:
@@ -205,8 +221,13 @@ class App:
             sinks.append(self.influx)
         self.pipeline = ResultPipeline(self.store, intervals_ms(self.cfg), sinks=sinks,
                                        buffer_results=self.cfg.storage.buffer_results,
-                                       spill_dir=self.cfg.storage.spill_dir)
-        self.registry.register(StoreCollector(self.pipeline))
+                                       spill_dir=self.cfg.storage.spill_dir,
+                                       on_commit=self.self_stats.commit_done)
+        self.registry.register(Excluding(StoreCollector(self.pipeline), exclude))
+        self.registry.register(Excluding(SelfCollector(
+            self.self_stats, queue_depth=lambda: self.pipeline.in_memory,
+            outbox_backlog=self.alerting.outbox.backlog, store_path=self.cfg.storage.path),
+            exclude))
         self.wiring = ProbeWiring(self.cfg, tuple(self.locations), self.probes,
                                   {loc: self._options(loc) for loc in self.locations},
                                   logging.getLogger().getEffectiveLevel())
@@ -217,9 +238,14 @@ class App:
             owners = self.wiring.assignment()
             self.pool = workers.WorkerPool(
                 self.wiring.worker_count, functools.partial(probe_worker, self.wiring),
-                self.pipeline.submit_many, lambda target, loc: owners[(target, loc)])
+                self.pipeline.submit_many, lambda target, loc: owners[(target, loc)],
+                observer=self.self_stats)
+            self.self_stats.known(workers=self.wiring.worker_count)
         else:
-            self.schedulers = self.wiring.schedulers(None, self.pipeline.submit)
+            self.schedulers = self.wiring.schedulers(None, self.pipeline.submit,
+                                                     self.self_stats)
+        self.heartbeat: Heartbeat | None = None
+        self._started_mono = time.monotonic()
         self.runner: web.AppRunner | None = None
         self.internal_runner: web.AppRunner | None = None
         self.started_ms = wall_ms()
@@ -278,11 +304,39 @@ class App:
         report = await asyncio.to_thread(self.evaluator.current, now)
         self.state.slo_report = report
         # Pages first: nothing computed for the gauges below may hold back an alert.
-        await asyncio.to_thread(self.alerting.evaluate, report, self.state.snapshot())
+        # This round's report exists: evaluation is not failing, whatever came before.
+        await asyncio.to_thread(self._alert, report, evaluated=True)
         self.state.exposure = await asyncio.to_thread(self._exposure, report, now)
         if self.influx is not None:
             self.influx.observe_report(report)
         await self._tell_rejected()
+
+    def _alert(self, report: slo.Report | None, *, evaluated: bool) -> None:
+        """The alert rules, slaguard's own included (in a thread: SQLite)."""
+        health = self.self_stats.readings(self.alerting.outbox.backlog())
+        if evaluated:
+            health = dataclasses.replace(health, evaluation_failing_rounds=0)
+        self.alerting.evaluate(report, self.state.snapshot(), health)
+
+    def health(self) -> str | None:
+        """Why slaguard is not healthy (None: it is): the record commits, an evaluation
+        succeeded lately, results arrive.  The heartbeat is sent only while None."""
+        trouble = self.pipeline.trouble()
+        if trouble is not None:
+            return trouble
+        now = time.monotonic()
+        every = self.cfg.scheduling.evaluate_every.total_seconds()
+        evaluated = self.self_stats.last_evaluation_ok_mono or self._started_mono
+        if now - evaluated > max(3 * every, 60.0):
+            return f"evaluation: no successful round for {int(now - evaluated)} s"
+        shortest = min(intervals_ms(self.cfg).values(), default=None)
+        if shortest is not None:
+            arrived = self.pipeline.last_submit or self._started_mono
+            # Three intervals and the misfire grace: a skipped run arrives as unknown too.
+            allowed = 3 * shortest / 1000 + self.cfg.scheduling.misfire_grace.total_seconds()
+            if now - arrived > max(allowed, 30.0):
+                return f"probing: no result for {int(now - arrived)} s"
+        return None
 
     async def _tell_rejected(self) -> None:
         """Records the evaluation left out (``slaguard.records``), as slaguard's own alert."""
@@ -295,12 +349,15 @@ class App:
     async def _evaluate_every(self, seconds: float) -> None:
         unrecorded: str | None = None  # why alert state could not be committed, this episode
         while True:
+            started = time.perf_counter()
             try:
                 await self.evaluate_now()
+                self.self_stats.evaluation_done(time.perf_counter() - started, True)
                 if unrecorded is not None:
                     log.info("alert state is recorded again")
                 unrecorded = None
             except sqlite3.OperationalError as e:
+                self.self_stats.evaluation_done(time.perf_counter() - started, False)
                 # The record cannot commit (a full disk): /healthz, the store gauges and the
                 # generated SlaguardRecordNotCommitting rule say so; one warning an episode.
                 if unrecorded is None:
@@ -309,13 +366,23 @@ class App:
                 unrecorded = str(e)
             except Exception:
                 log.exception("SLO evaluation failed; the gauges keep their last values")
-                # Rules that need no report (probe down, TLS, upload) still run.
+                self.self_stats.evaluation_done(time.perf_counter() - started, False)
+                # Rules that need no report (probe down, TLS, upload, slaguard's own) still run.
                 try:
-                    await asyncio.to_thread(self.alerting.evaluate, None,
-                                            self.state.snapshot())
+                    await asyncio.to_thread(self._alert, None, evaluated=False)
                     await self._tell_rejected()
                 except Exception:
                     log.exception("alert rules failed too; trying again next round")
+            await asyncio.sleep(seconds)
+
+    async def _prerender_every(self, collector: ProbeCollector, seconds: float) -> None:
+        """Keeps /metrics cheap: the series that changed are rendered each second, off the
+        loop, so a scrape renders only the last second's changes."""
+        while True:
+            try:
+                await asyncio.to_thread(collector.prerender)
+            except Exception:  # a scrape renders what this could not
+                log.exception("rendering /metrics ahead failed; scrapes render it instead")
             await asyncio.sleep(seconds)
 
     async def start(self, schedule: bool = True) -> None:
@@ -340,6 +407,9 @@ class App:
             log.info("listening on %s/", self.url)
             if self.internal_url:
                 log.info("/metrics and /healthz without a token on %s/", self.internal_url)
+            if self.probe_collector is not None:
+                self._tasks.append(asyncio.create_task(
+                    self._prerender_every(self.probe_collector, 1.0)))
         if self.pool is not None:
             await self.pool.start(schedule)
         if schedule:
@@ -349,8 +419,20 @@ class App:
             self._tasks.append(asyncio.create_task(self._evaluate_every(every)))
             # Freezes last month's statements on the 5th working day (idempotent).
             self._tasks.append(asyncio.create_task(run_every(self.statement_job, 3600, wall_ms)))
+            await self._start_heartbeat()
+
+    async def _start_heartbeat(self) -> None:
+        """The dead man's switch (``heartbeat.url``): only while this process schedules."""
+        hb = self.cfg.heartbeat
+        if hb.url is None:
+            return
+        self.heartbeat = Heartbeat(hb.url, hb.every.total_seconds(), hb.timeout.total_seconds(),
+                                   self.health, on_beat=self.self_stats.heartbeat)
+        await self.heartbeat.start()
 
     async def stop(self) -> None:
+        if self.heartbeat is not None:  # first: a stopping slaguard is not a healthy one
+            await self.heartbeat.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

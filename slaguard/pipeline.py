@@ -50,7 +50,8 @@ class ResultPipeline:
                  sinks: Sequence[Sink] = (), max_batch: int = 1000, linger_s: float = 0.1,
                  buffer_results: int = 50_000, spill_dir: str | None = None,
                  backoff_s: tuple[float, float] = (1.0, 30.0),
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 on_commit: Callable[[float, bool], None] | None = None):
         self.store = store
         self.intervals = intervals
         self.sinks = list(sinks)
@@ -59,6 +60,10 @@ class ResultPipeline:
         self.buffer_results = buffer_results
         self.backoff_s = backoff_s
         self.clock = clock
+        # Told (seconds, committed?) after each commit attempt: slaguard's own metrics.
+        self.on_commit = on_commit
+        # When results last arrived (clock): the heartbeat stops when probing does.
+        self.last_submit: float | None = None
         # Lists of results, as they arrive: one per probe in this process, one per
         # frame from a probe worker (no queue operation per result).
         self._queue: asyncio.Queue[list[ProbeResult]] = asyncio.Queue()
@@ -102,6 +107,7 @@ class ResultPipeline:
     def submit_many(self, results: list[ProbeResult]) -> None:
         if not results:
             return
+        self.last_submit = self.clock()
         # What exceeds the buffer moves to the spill directory (in the writer thread);
         # this hard cap holds only while that thread is busy with a commit.
         limit = self.buffer_results if self.spill is None else 2 * self.buffer_results
@@ -169,17 +175,22 @@ class ResultPipeline:
         loop = asyncio.get_running_loop()
         delay = self.backoff_s[0]
         while True:
+            started = time.perf_counter()
             try:
                 await loop.run_in_executor(self._writer, self.store.add, batch, self.intervals)
+                self._told(started, True)
                 break
             except DATA_ERRORS:
                 # One bad result must not hold the others: add them one at a time.
                 try:
                     batch = await loop.run_in_executor(self._writer, self._add_each, batch)
+                    self._told(started, True)
                     break
                 except Exception as e:
+                    self._told(started, False)
                     self._failing(_describe(e), len(batch))
             except Exception as e:
+                self._told(started, False)
                 self._failing(_describe(e), len(batch))
             await self._wait(delay)
             delay = min(delay * 2, self.backoff_s[1])
@@ -190,6 +201,10 @@ class ResultPipeline:
                 sink.observe(batch)
             except Exception:
                 log.exception("sink %r failed", sink)
+
+    def _told(self, started: float, ok: bool) -> None:
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started, ok)
 
     def _add_each(self, batch: list[ProbeResult]) -> list[ProbeResult]:
         """Add results one by one (writer thread); those refused as bad data are left out."""

@@ -14,6 +14,10 @@
   (``probes.warm_up``: SSL contexts, first-use imports, the resolver, a
   rehearsal against a loopback server of its own), so no probe's clock
   includes the process's one-time set-up; the schedule starts once that is done.
+* Each scheduled probe tells a ``ProbeObserver`` how late it started against its
+  slot (after waiting for a probe slot: that wait is lateness too), and each
+  skipped run why (``missed``, ``overrun``, ``overloaded``): slaguard's own
+  metrics (``exporters.self_metrics``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -37,7 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from probes import WarmUp
 from probes import warm_up as probes_warm_up
-from probes.base import ProbeContext, ProbeFn
+from probes.base import ProbeContext, ProbeFn, wall_ms
 from slaguard.domain import ErrorClass, Outcome, ProbeError, ProbeResult
 from slaguard.units import to_ms
 
@@ -49,6 +53,19 @@ def slot_offset_ms(name: str, interval_ms: int) -> int:
     """Stable offset of a target inside its interval (same on every host)."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big") % interval_ms
+
+
+class ProbeObserver(Protocol):
+    """Told how probing goes; ``worker`` names the process (``main`` or its index)."""
+
+    def probe_started(self, location: str, worker: str, lateness_s: float) -> None: ...
+
+    def probe_skipped(self, location: str, worker: str, reason: str) -> None: ...
+
+
+def slot_ms(now_ms: int, offset_ms: int, interval_ms: int) -> int:
+    """The latest slot of a target at or before ``now_ms`` (slots: epoch + offset + k·interval)."""
+    return now_ms - (now_ms - offset_ms) % interval_ms
 
 
 def unknown_result(target: Any, location: str, ts_ms: int, cls: ErrorClass,
@@ -93,7 +110,8 @@ class ProbeScheduler:
                  submit: Callable[[ProbeResult], None], *, max_concurrency: int = 32,
                  misfire_grace: timedelta = timedelta(seconds=5),
                  self_check: SelfCheck | None = None, ctx: ProbeContext | None = None,
-                 warm_up: WarmUp | None = probes_warm_up):
+                 warm_up: WarmUp | None = probes_warm_up,
+                 observer: ProbeObserver | None = None, worker: str = "main"):
         self.targets = {t.name: t for t in targets}
         self.location = location
         self.probes = probes
@@ -108,6 +126,8 @@ class ProbeScheduler:
         self._warmed: asyncio.Future[None] | None = None
         self._starting: asyncio.Task[None] | None = None
         self._stopping = False
+        self.observer = observer
+        self.worker = worker
 
     async def warm_up(self) -> None:
         """The probe context's warm-up, run once (later calls wait for it or
@@ -164,8 +184,11 @@ class ProbeScheduler:
     async def _scheduled(self, name: str) -> None:
         """The scheduled job: a probe cut short because this process stops is neither a
         result nor an error (apscheduler would log it with a traceback)."""
+        t = self.targets[name]
+        interval_ms = to_ms(t.interval)
+        slot = slot_ms(wall_ms(), slot_offset_ms(name, interval_ms), interval_ms)
         try:
-            await self.run_once(name)
+            self.submit(await self.probe_now(name, scheduled_ms=slot))
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -176,8 +199,9 @@ class ProbeScheduler:
         self.submit(result)
         return result
 
-    async def probe_now(self, name: str) -> ProbeResult:
-        """One probe of ``name`` behind the concurrency limit; the caller submits it."""
+    async def probe_now(self, name: str, scheduled_ms: int | None = None) -> ProbeResult:
+        """One probe of ``name`` behind the concurrency limit; the caller submits it.
+        ``scheduled_ms``: the slot it was scheduled for (its start's lateness is told)."""
         t = self.targets[name]
         if self._warmed is None or not self._warmed.done():
             await self.warm_up()  # before the probe is even queued: it is no probe's time
@@ -187,7 +211,11 @@ class ProbeScheduler:
             if waited_ms > to_ms(self.grace):
                 result = unknown_result(t, self.location, queued_ms, ErrorClass.OVERLOADED,
                                         f"waited {waited_ms} ms for a probe slot")
+                self._skipped("overloaded")
             else:
+                if scheduled_ms is not None and self.observer is not None:
+                    self.observer.probe_started(self.location, self.worker,
+                                                (wall_ms() - scheduled_ms) / 1000)
                 result = await self._probe(t)
         return result
 
@@ -210,8 +238,15 @@ class ProbeScheduler:
             return
         if isinstance(event, JobSubmissionEvent):  # max instances: the previous run goes on
             times, reason = event.scheduled_run_times, "previous run still in progress"
+            kind = "overrun"
         else:
             times, reason = [event.scheduled_run_time], "run missed (scheduler late)"
+            kind = "missed"
         for ts in times:
+            self._skipped(kind)
             ts_ms = round(ts.timestamp() * 1000)
             self.submit(unknown_result(t, self.location, ts_ms, ErrorClass.MISSED, reason))
+
+    def _skipped(self, reason: str) -> None:
+        if self.observer is not None:
+            self.observer.probe_skipped(self.location, self.worker, reason)

@@ -33,9 +33,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 import slo
+from exporters.exposition import accepts_gzip, compress, render
 from slaguard.access import Principals, principal, protect
 from slaguard.domain import to_interchange
 from slaguard.errors import SlaguardError
@@ -74,13 +75,21 @@ DEPS: web.AppKey[ServerDeps] = web.AppKey("deps", ServerDeps)
 
 async def metrics(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    # Collection reads locked state; run it off the loop so a big scrape never
-    # stalls probe timing.
-    body = await asyncio.to_thread(generate_latest, deps.registry)
-    resp = web.Response(body=body)
+    gzipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    # Collection, rendering and compression all run off the loop (the state's lock
+    # is held only to copy what changed), so a big scrape never stalls probe timing.
+    body = await asyncio.to_thread(_exposition, deps.registry, gzipped)
+    resp = web.Response(body=body, headers={"Vary": "Accept-Encoding"})
+    if gzipped:
+        resp.headers["Content-Encoding"] = "gzip"
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     resp.charset = "utf-8"
     return resp
+
+
+def _exposition(registry: CollectorRegistry, gzipped: bool) -> bytes:
+    body = render(registry)
+    return compress(body) if gzipped else body
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -141,14 +150,17 @@ async def slo_report(request: web.Request) -> web.Response:
     report = await asyncio.to_thread(deps.evaluator.report, period, now, services)
     doc = report.to_dict()
     if who is not None and who.kind == "customer":
-        doc = own_slos(doc, set(services or ()), deps.evaluator.cfg.target_services)
+        doc = own_slos(doc, who.customer or "", set(services or ()),
+                       deps.evaluator.cfg.target_services)
     return web.json_response(doc, dumps=dumps)
 
 
-def own_slos(doc: dict[str, Any], own: set[str],
+def own_slos(doc: dict[str, Any], customer: str, own: set[str],
              target_services: dict[str, str]) -> dict[str, Any]:
-    """A customer's view of a report: the latency, RPO and RTO objectives that touch one of
-    its services (the report covers every objective), and only its own restorations."""
+    """A customer's view of a report: the latency, RPO, RTO and backup objectives that touch
+    one of its services (the report covers every objective), its own restorations, and the
+    incidents of its own or of its services (the per-priority figures count everyone's:
+    left out)."""
     def touches(entry: dict[str, Any]) -> bool:
         served = set(entry.get("services") or ())
         served |= {target_services.get(t, "") for t in entry.get("targets") or ()}
@@ -157,8 +169,16 @@ def own_slos(doc: dict[str, Any], own: set[str],
     rto = [{**x, "services": [s for s in x["services"] if s in own],
             "outages": [o for o in x["outages"] if o["service"] in own]}
            for x in doc["rto"] if touches(x)]
+    incidents = doc.get("incidents")
+    if incidents is not None:
+        incidents = {**incidents, "by_priority": [], "list": [
+            i for i in incidents["list"] if i["customer"] == customer
+            or (i["customer"] is None and set(i["services"]) & own)]}
+    backups = [b for b in doc.get("backups", []) if target_services.get(b["of"]) in own]
     return {**doc, "latency": [x for x in doc["latency"] if touches(x)],
-            "rpo": [x for x in doc["rpo"] if touches(x)], "rto": rto}
+            "rpo": [x for x in doc["rpo"] if touches(x)], "rto": rto, "incidents": incidents,
+            "backups": backups,
+            "rpo_risk": [f"{b['target']}: {b['status']}" for b in backups if b["rpo_risk"]]}
 
 
 # -- errors as JSON ----------------------------------------------------------------------

@@ -16,7 +16,9 @@ pickle and one write for many, not one each):
 * worker → main: ``("ready", pid)`` once its schedulers run;
   ``("result", request | None, ProbeResult)`` (a scheduled result carries no
   request); ``("failed", request, message)`` when a requested probe could not
-  run at all.
+  run at all; ``("started", location, lateness_s)`` and ``("skipped", location,
+  reason)`` for slaguard's own metrics (``ProbeObserver``), told to the pool's
+  observer with the worker's index.
 
 A worker stops when its stream ends: it stops scheduling, sends what it holds
 and exits, so a main process that dies takes its workers with it.  A worker
@@ -37,16 +39,18 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 from probes import close_connectors
 from slaguard.domain import ProbeResult
 from slaguard.errors import SlaguardError
-from slaguard.scheduler import ProbeScheduler
+from slaguard.scheduler import ProbeObserver, ProbeScheduler
 
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
+# A worker that keeps dying before it is ready is restarted at most this often.
+RESTART_BACKOFF_MAX_S = 60.0
 Submit = Callable[[ProbeResult], None]
 SubmitMany = Callable[[list[ProbeResult]], None]
 # Runs in the child process: (worker index, its socket, start the schedulers?).
@@ -107,14 +111,29 @@ class Channel:
 # -- the worker's side ------------------------------------------------------------
 
 
-async def serve(sock: socket.socket, make_schedulers: Callable[[Submit], list[ProbeScheduler]],
-                schedule: bool) -> None:
+class _FrameObserver:
+    """A worker's ``ProbeObserver``: its reports travel in the frames like results."""
+
+    def __init__(self, out: Channel) -> None:
+        self.out = out
+
+    def probe_started(self, location: str, worker: str, lateness_s: float) -> None:
+        self.out.send("started", location, lateness_s)
+
+    def probe_skipped(self, location: str, worker: str, reason: str) -> None:
+        self.out.send("skipped", location, reason)
+
+
+MakeSchedulers = Callable[[Submit, ProbeObserver], list[ProbeScheduler]]
+
+
+async def serve(sock: socket.socket, make_schedulers: MakeSchedulers, schedule: bool) -> None:
     """A worker's life: schedule its share, run requested probes, send results;
     return once the main process ends the stream and everything is sent."""
     reader, writer = await asyncio.open_connection(sock=sock)
     out = Channel(writer)
     schedulers = {s.location: s for s in make_schedulers(
-        lambda result: out.send("result", None, result))}
+        lambda result: out.send("result", None, result), _FrameObserver(out))}
     # A new or restarted worker does its one-time set-up before it says it is
     # ready, so its first probes are timed like every later one.
     for s in schedulers.values():
@@ -167,19 +186,26 @@ class _Worker:
     requests: set[int] = field(default_factory=set)
 
 
+class PoolObserver(ProbeObserver, Protocol):
+    """A ``ProbeObserver`` also told when a worker restarts."""
+
+    def worker_restarted(self, worker: str) -> None: ...
+
+
 class WorkerPool:
     """Starts, feeds, restarts and stops the probe worker processes; every result
     they send goes to ``submit`` (the result pipeline)."""
 
     def __init__(self, count: int, entry: Entry, submit: SubmitMany,
                  owner: Callable[[str, str], int], *, start_timeout_s: float = 60.0,
-                 restart_after_s: float = 1.0) -> None:
+                 restart_after_s: float = 1.0, observer: PoolObserver | None = None) -> None:
         self.count = count
         self.entry = entry
         self.submit = submit
         self.owner = owner
         self.start_timeout_s = start_timeout_s
         self.restart_after_s = restart_after_s
+        self.observer = observer
         # spawn, not fork: the main process has threads (the store writer) by now.
         self._mp = multiprocessing.get_context("spawn")
         self._workers: dict[int, _Worker] = {}
@@ -192,6 +218,13 @@ class WorkerPool:
     @property
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+
+    @property
+    def running(self) -> int:
+        """Workers that are ready and alive now."""
+        return sum(1 for w in self._workers.values()
+                   if w.ready.done() and not w.ready.cancelled() and w.ready.exception() is None
+                   and w.process.is_alive())
 
     async def start(self, schedule: bool) -> None:
         """Start every worker; raises ``WorkerError`` if one cannot get ready."""
@@ -257,6 +290,12 @@ class WorkerPool:
                 self._resolve(message[1], WorkerError(message[2]))
             elif message[0] == "ready":
                 worker.ready.set_result(message[1])
+            elif self.observer is None:
+                continue
+            elif message[0] == "started":
+                self.observer.probe_started(message[1], str(worker.index), message[2])
+            elif message[0] == "skipped":
+                self.observer.probe_skipped(message[1], str(worker.index), message[2])
         self.submit(results)
 
     def _resolve(self, request: int | None, outcome: ProbeResult | Exception) -> None:
@@ -282,15 +321,30 @@ class WorkerPool:
             return
         # Its share of the targets goes unprobed until it is back: that is a
         # probe-side gap, and the scheduler's own gap accounting shows it.
+        await self._restart(worker.index, code)
+
+    async def _restart(self, index: int, code: int | None) -> None:
+        """Restart worker ``index`` until one gets ready, backing off while they die
+        before that (a crash loop: slaguard_worker_restarts_total counts every try)."""
+        delay = self.restart_after_s
         log.error("probe worker %d exited with code %s; restarting it in %g s",
-                  worker.index, code, self.restart_after_s)
-        await asyncio.sleep(self.restart_after_s)
-        if not self._stopping:
+                  index, code, delay)
+        while True:
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
             self.restarts += 1
+            if self.observer is not None:
+                self.observer.worker_restarted(str(index))
             try:
-                await self._spawn(worker.index)
+                await self._spawn(index)
+                return
             except WorkerError as e:
-                log.error("%s", e)
+                failed = self._workers.get(index)
+                if failed is not None:  # not ready in time: it must not linger beside the next
+                    await asyncio.to_thread(_join, failed.process, 0.0)
+                delay = min(2 * delay, RESTART_BACKOFF_MAX_S)
+                log.error("%s; restarting it in %g s", e, delay)
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """End every worker's stream and wait until each has sent what it holds."""

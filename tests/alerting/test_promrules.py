@@ -28,7 +28,7 @@ from alerting.promrules import (
 )
 from alerting.rulefiles import write_rules
 from slaguard.config import load_config
-from slaguard.config.schema import Config
+from slaguard.config.schema import Config, Heartbeat
 from slo.burn import DEFAULT_RULES, WINDOWS
 from tests.config.test_config import EXAMPLE, EXAMPLE_ENV
 from tests.conftest import check_golden, require_binary
@@ -207,7 +207,7 @@ def test_promtool_accepts_every_policy_variant(cfg: Config, tmp_path: Path, vari
     path.write_text(text, encoding="utf-8")
     done = run(promtool, "check", "rules", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 39 rules found" in done.stdout
+    assert "SUCCESS: 45 rules found" in done.stdout
 
 
 def test_down_when_all_takes_the_minimum(cfg: Config) -> None:
@@ -266,7 +266,7 @@ def test_promtool_check_rules(cfg: Config, tmp_path: Path) -> None:
     (rules, _) = write_rules(cfg, tmp_path)
     done = run(promtool, "check", "rules", str(rules))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 39 rules found" in done.stdout
+    assert "SUCCESS: 45 rules found" in done.stdout
     assert "lint" not in done.stdout + done.stderr  # e.g. duplicate rules
 
 
@@ -286,7 +286,7 @@ def test_promtool_unit_tests(cfg: Config, tmp_path: Path, unit: Path) -> None:
 
 def test_the_promtool_scenarios_are_all_here() -> None:
     assert [p.stem for p in PROMTOOL_TESTS] == [
-        "blips", "fast_burn", "probes", "quorum", "self", "slow_burn"]
+        "blips", "fast_burn", "probes", "quorum", "self", "self_health", "slow_burn"]
 
 
 # -- Alertmanager -----------------------------------------------------------------------------
@@ -296,7 +296,9 @@ def test_alertmanager_routes(cfg: Config) -> None:
     doc = yaml.safe_load(render_alertmanager(cfg))
     route = doc["route"]
     assert route["group_by"] == ["alertname", "service"]
-    guard, *by_priority = route["routes"]
+    watchdog, guard, *by_priority = route["routes"]
+    assert watchdog == {"receiver": "heartbeat", "matchers": ['alertname="Watchdog"'],
+                        "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"}
     assert guard == {"receiver": "discard", "matchers": ['incident=~".+"']}
     timing = {r["matchers"][0]: (r["receiver"], r["group_wait"], r["group_interval"],
                                  r["repeat_interval"]) for r in by_priority}
@@ -325,7 +327,7 @@ def test_alertmanager_repeat_follows_the_response_time(cfg: Config) -> None:
     prios["P2"] = prios["P2"].model_copy(update={"respond": timedelta(minutes=5)})
     del prios["P4"]
     conf = replace(cfg, incidents=cfg.incidents.model_copy(update={"priorities": prios}))
-    routes = yaml.safe_load(render_alertmanager(conf))["route"]["routes"][1:]
+    routes = yaml.safe_load(render_alertmanager(conf))["route"]["routes"][2:]
     # P1: never below its 1m group_interval; P4: not configured, the default 8h.
     assert [r["repeat_interval"] for r in routes] == ["1m", "5m", "2h", "8h"]
 
@@ -360,7 +362,7 @@ def test_amtool_check_config(cfg: Config, tmp_path: Path, token: str | None) -> 
     done = run(amtool, "check-config", str(am))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
-    assert " - 1 inhibit rules" in done.stdout and " - 2 receivers" in done.stdout
+    assert " - 1 inhibit rules" in done.stdout and " - 3 receivers" in done.stdout
 
 
 @pytest.mark.integration
@@ -368,7 +370,9 @@ def test_amtool_check_config(cfg: Config, tmp_path: Path, token: str | None) -> 
     (["priority=P1", "alertname=SlaguardServiceDown", "service=core"], "slaguard"),
     (["priority=P4", "alertname=SlaguardErrorBudgetBurn", "service=backup"], "slaguard"),
     (["priority=P1", "incident=INC-42", "service=core"], "discard"),  # slaguard's own
-    (["alertname=Watchdog"], "discard"),
+    (["alertname=Watchdog", "severity=none"], "heartbeat"),  # the dead man's switch
+    (["priority=P2", "alertname=SlaguardEvaluationFailing", "service=slaguard"], "slaguard"),
+    (["alertname=SomethingElse"], "discard"),
 ])
 def test_amtool_routes_by_priority(cfg: Config, tmp_path: Path, labels: list[str],
                                    receiver: str) -> None:
@@ -377,3 +381,38 @@ def test_amtool_routes_by_priority(cfg: Config, tmp_path: Path, labels: list[str
     done = run(amtool, "config", "routes", "test", f"--config.file={am}", *labels)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == receiver
+
+
+def test_the_watchdog_goes_to_the_configured_dead_mans_switch(cfg: Config) -> None:
+    conf = cfg.model_copy(update={"heartbeat": Heartbeat(
+        url="https://hc-ping.com/slaguard", watchdog_url="https://hc-ping.com/watchdog")})
+    doc = yaml.safe_load(render_alertmanager(conf))
+    receivers = {r["name"]: r for r in doc["receivers"]}
+    assert receivers["heartbeat"] == {"name": "heartbeat", "webhook_configs": [
+        {"url": "https://hc-ping.com/watchdog", "send_resolved": False}]}
+    assert "heartbeat.watchdog_url" not in render_alertmanager(conf)
+    # Without a URL the receiver is there, empty, and the header says what to fill in.
+    plain = render_alertmanager(cfg.model_copy(update={"heartbeat": Heartbeat()}))
+    assert {"name": "heartbeat"} in yaml.safe_load(plain)["receivers"]
+    assert "set heartbeat.watchdog_url" in plain
+
+
+def test_self_alerts_share_slaguards_own_rule_names_and_thresholds(cfg: Config) -> None:
+    """A self alert from Prometheus joins the incident slaguard's own rule opened: the
+    Alertmanager webhook takes the incident rule from the ``rule`` label."""
+    (self_group,) = [g for g in yaml.safe_load(render_rules(cfg))["groups"]
+                     if g["name"] == "slaguard-self"]
+    by_name = {r["alert"]: r for r in self_group["rules"]}
+    assert {n: r["labels"].get("rule") for n, r in by_name.items()} == {
+        "SlaguardRecordNotCommitting": None, "SlaguardResultsDropped": None,
+        "SlaguardProbesLate": "probes_late", "SlaguardWorkerRestarting": "worker_restarting",
+        "SlaguardEvaluationFailing": "evaluation_failing",
+        "SlaguardOutboxBacklog": "outbox_backlog", "SlaguardChannelFailing": "channel_failing",
+        "Watchdog": None}
+    assert by_name["Watchdog"] == {**by_name["Watchdog"], "expr": "vector(1)",
+                                   "labels": {"severity": "none"}}
+    for name, rule in by_name.items():
+        assert "Runbook: " in rule["annotations"]["description"], name
+    # evaluate_every (60 s) × 3 rounds, as slaguard's own rule counts them.
+    assert "> 180\n" in by_name["SlaguardEvaluationFailing"]["expr"]
+    assert 'le="1.0"' in by_name["SlaguardProbesLate"]["expr"]

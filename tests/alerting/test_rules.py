@@ -204,7 +204,7 @@ def test_priorities_are_overridable_by_mapping(cfg: Config) -> None:
 
 def latency_result(name: str, targets: tuple[str, ...], value_ms: int, limit_ms: int,
                    key: str = "p95") -> LatencyResult:
-    bound = BoundResult(LatencyBound(key, limit_ms), Fraction(value_ms), value_ms <= limit_ms,
+    bound = BoundResult(LatencyBound(key, limit_ms), Fraction(value_ms), value_ms < limit_ms,
                         0, ())
     return LatencyResult(name, targets, 100, 100 * value_ms, Fraction(value_ms), value_ms,
                          (bound,))
@@ -217,7 +217,8 @@ def test_latency_objective_breaking_is_p3(cfg: Config, settings: RuleSettings) -
     [cond] = rules.latency_conditions(report, settings)
     assert (cond.rule, cond.subject, cond.service, cond.priority) == (
         "latency", "page-load", "core", Priority.P3)
-    assert "mean 3100 ms > 3000 ms" in cond.summary and "p95 6000 ms > 5000 ms" in cond.summary
+    assert "mean 3100 ms, objective < 3000 ms" in cond.summary
+    assert "p95 6000 ms, objective < 5000 ms" in cond.summary
 
 
 def test_latency_objective_met_raises_nothing(cfg: Config, settings: RuleSettings) -> None:
@@ -239,9 +240,22 @@ def test_upload_over_its_maximum(settings: RuleSettings) -> None:
               probe(NOW - MIN, target="upload-10mb", location="beijing", duration_ms=29_000)]
     [cond] = rules.upload_conditions(latest, settings)
     assert (cond.rule, cond.subject, cond.priority) == ("upload", "upload-10mb", Priority.P3)
-    assert cond.summary == "shanghai: 41000 ms > 30000 ms"
-    at_limit = [replace(latest[0], duration_ms=30_000)]
-    assert rules.upload_conditions(at_limit, settings) == []
+    assert cond.summary == "shanghai: 41000 ms, objective < 30000 ms"
+
+
+@pytest.mark.parametrize(("duration_ms", "bound", "fires"), [
+    (29_999, "30s", False), (30_000, "30s", True), (30_001, "30s", True),
+    (29_999, "<= 30s", False), (30_000, "<= 30s", False), (30_001, "<= 30s", True),
+])
+def test_upload_bound_at_and_either_side(duration_ms: int, bound: str, fires: bool) -> None:
+    """"10MB文件 <30秒": a bare 30s is strict, so an upload of exactly 30 000 ms breaks
+    it (30000 < 30000 is false); "<= 30s" is met at 30 000 ms and broken at 30 001."""
+    raw = raw_config()
+    raw["targets"][1]["max_duration"] = bound
+    settings = rules.settings_from_config(parse_config(raw, env={})[0])
+    latest = [probe(NOW - MIN, target="upload-10mb", location="shanghai",
+                    duration_ms=duration_ms)]
+    assert bool(rules.upload_conditions(latest, settings)) is fires
 
 
 def test_upload_target_max_duration_wins_over_the_slo() -> None:
@@ -265,12 +279,18 @@ def test_rpo_age_over_the_objective_is_p1(cfg: Config, settings: RuleSettings) -
     stale = [probe(NOW - MIN, target="backup-freshness", recovery_point_ms=NOW - MIN - HOUR - SEC)]
     [cond] = rules.rpo_conditions(rpo_report(cfg, stale), stale, settings)
     assert (cond.rule, cond.service, cond.priority) == ("rpo", "backup", Priority.P1)
-    assert cond.summary == "backup-freshness: 3601 s > 3600 s"
+    assert cond.summary == "backup-freshness: 3601 s, objective < 3600 s"
 
 
-def test_rpo_age_at_the_objective_is_fine(cfg: Config, settings: RuleSettings) -> None:
-    fresh = [probe(NOW - MIN, target="backup-freshness", recovery_point_ms=NOW - MIN - HOUR)]
-    assert rules.rpo_conditions(rpo_report(cfg, fresh), fresh, settings) == []
+def test_rpo_age_at_the_objective_breaches_below_it_is_fine(cfg: Config,
+                                                           settings: RuleSettings) -> None:
+    """"RPO <1小时": an age of exactly 3600 s breaches; 3599.999 s does not."""
+    at = [probe(NOW - MIN, target="backup-freshness", recovery_point_ms=NOW - MIN - HOUR)]
+    [cond] = rules.rpo_conditions(rpo_report(cfg, at), at, settings)
+    assert cond.summary == "backup-freshness: 3600 s, objective < 3600 s"
+    below = [probe(NOW - MIN, target="backup-freshness",
+                   recovery_point_ms=NOW - MIN - HOUR + 1)]
+    assert rules.rpo_conditions(rpo_report(cfg, below), below, settings) == []
 
 
 def test_rpo_uses_the_newest_point_any_location_saw(cfg: Config, settings: RuleSettings) -> None:

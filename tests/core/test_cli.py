@@ -92,6 +92,6 @@ def test_grafana_build_writes_dashboards_and_provisioning(
     assert main(["grafana", "build", "-o", str(tmp_path / "g")]) == 0
     written = [Path(p) for p in capsys.readouterr().out.split()]
     dashboards = [p for p in written if p.suffix == ".json"]
-    assert len(dashboards) == 3 and all(p.exists() for p in written)
+    assert len(dashboards) == 4 and all(p.exists() for p in written)
     titles = {json.loads(p.read_text(encoding="utf-8"))["title"] for p in dashboards}
     assert any("SLA" in t for t in titles)

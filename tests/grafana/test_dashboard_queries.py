@@ -191,7 +191,7 @@ def check_dashboard(prom: Prometheus, dash: dict[str, Any]) -> list[str]:
 async def test_every_panel_query_parses_and_returns_data(tmp_path: Path) -> None:
     require_binary("prometheus")
     dashboards = load(DEFAULT_DIR)
-    assert len(dashboards) == 3
+    assert len(dashboards) == 4
     platform, runner, url = await start_platform(SPEED)
     tls_port, ca_file = await tls_site(runner, tmp_path)
     port = free_port()

@@ -35,7 +35,7 @@ def test_dashboard_json_matches_the_committed_golden_file(name: str, update_gold
 def test_build_writes_the_same_files(tmp_path: Path) -> None:
     paths = build(None, tmp_path / "out")
     assert sorted(p.name for p in paths) == ["incidents.json", "probes.json",
-                                             "sla-overview.json"]
+                                             "sla-overview.json", "slaguard-itself.json"]
     for p in paths:
         assert p.read_text(encoding="utf-8") == (DEFAULT_DIR / p.name).read_text(
             encoding="utf-8")
@@ -133,3 +133,21 @@ def test_dashboard_provider_reads_the_directory_compose_mounts() -> None:
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/sla-overview.json"
+
+
+def test_the_slaguard_itself_board_shows_every_self_metric() -> None:
+    """Each of slaguard's own metrics (exporters.self_metrics) is on the board."""
+    exprs = " ".join(t["expr"] for _, t in queries(ALL["slaguard-itself"]))
+    metrics = ["slaguard_probe_start_lateness_seconds_bucket", "slaguard_probes_skipped_total",
+               "slaguard_worker_restarts_total", "slaguard_pipeline_queue_results",
+               "slaguard_store_uncommitted_results", "slaguard_store_commit_failing",
+               "slaguard_store_commit_duration_seconds_bucket",
+               "slaguard_store_commit_failures_total", "slaguard_store_size_bytes",
+               "slaguard_evaluation_duration_seconds_bucket",
+               "slaguard_evaluation_failures_total",
+               "slaguard_evaluation_last_success_timestamp_seconds",
+               "slaguard_outbox_pending_notifications",
+               "slaguard_outbox_oldest_pending_age_seconds",
+               "slaguard_notification_failures_total", "slaguard_notifications_sent_total",
+               "slaguard_heartbeat_up", "slaguard_build_info"]
+    assert [name for name in metrics if name not in exprs] == []

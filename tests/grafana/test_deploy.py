@@ -19,6 +19,7 @@ import yaml
 
 from alerting.amconfig import ALERTMANAGER_FILE
 from alerting.promrules import RULES_FILE
+from exporters.scrape_config import scrape_job
 from slaguard.cli import main
 from slaguard.config import Config, load_config
 from tests.conftest import ROOT, require_binary
@@ -111,7 +112,11 @@ def test_the_pieces_name_each_other() -> None:
     prom = yaml.safe_load((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
     scrape = {t for job in prom["scrape_configs"] for sc in job["static_configs"]
               for t in sc["targets"]}
-    assert cfg.server.listen in scrape
+    # /metrics from the internal listener, as the scrape job `slaguard rules` writes says.
+    assert cfg.server.internal_listen in scrape
+    [job] = scrape_job(cfg)["scrape_configs"]
+    assert job["static_configs"] == [{"targets": [cfg.server.internal_listen]}]
+    assert "authorization" not in job
     assert services["slaguard"]["hostname"] == cfg.server.host == "slaguard"
     assert prom["rule_files"] == [f"rules/{RULES_FILE}"]
     assert mounts(services["prometheus"])["./rules"] == "/etc/prometheus/rules"

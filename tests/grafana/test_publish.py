@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from grafana.build import DEFAULT_DIR
-from grafana.dashboards import FOLDER_UID, INCIDENTS_UID, PROBES_UID, SLA_UID
+from grafana.dashboards import FOLDER_UID, INCIDENTS_UID, PROBES_UID, SELF_UID, SLA_UID
 from grafana.publish import PublishError, epoch_ms, publish
 from slaguard.config import parse_config
 from slaguard.config.schema import MaintenanceWindow
@@ -67,13 +67,13 @@ async def test_publish_creates_folder_dashboards_and_annotations(
     done = await run_publish(url, maintenance=[WINDOW], incidents=INCIDENTS)
 
     assert fake.folders[FOLDER_UID]["title"] == "slaguard"
-    assert set(fake.dashboards) == {SLA_UID, PROBES_UID, INCIDENTS_UID}
+    assert set(fake.dashboards) == {SLA_UID, PROBES_UID, INCIDENTS_UID, SELF_UID}
     saves = fake.calls("POST", "/api/dashboards/db")
     assert all(r.body["overwrite"] is True and r.body["folderUid"] == FOLDER_UID
                and "id" not in r.body["dashboard"] for r in saves)
     assert sorted(done.dashboards) == sorted(
         ["/d/slaguard-sla/sla-overview", "/d/slaguard-probes/probes",
-         "/d/slaguard-incidents/incidents"])
+         "/d/slaguard-incidents/incidents", "/d/slaguard-self/slaguard-itself"])
     assert (done.annotations_created, done.annotations_updated) == (3, 0)
 
     notes = {next(t for t in a["tags"] if t.startswith("id:")): a
@@ -117,7 +117,7 @@ async def test_publish_under_a_sub_path_with_basic_auth(aiohttp_server: AiohttpS
 
     await run_publish(url, auth=("admin", "s3cret"))
 
-    assert len(fake.dashboards) == 3
+    assert len(fake.dashboards) == 4
     assert {r.path.split("/api/")[0] for r in fake.requests} == {"/grafana"}
 
 
