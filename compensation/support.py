@@ -56,7 +56,7 @@ from typing import Any, BinaryIO
 from slaguard.config import Config
 from slaguard.domain import check_instant
 from slaguard.errors import ImportFileError, StoreError
-from slaguard.importer import MAX_LINE_BYTES, short
+from slaguard.importer import json_value, short, text_lines
 from slaguard.store.db import DEFAULT_BUSY_TIMEOUT_MS, TableStore
 from slo.calendar import WorkingDayCalendar
 from slo.periods import Period, rfc3339, to_ms
@@ -280,40 +280,6 @@ def parse_interaction(doc: Any, known: Known = Known()) -> Interaction:
 # -- reading a file ----------------------------------------------------------------------------
 
 
-def _lines(path: str, f: BinaryIO) -> Iterator[tuple[int, str]]:
-    """Each line decoded on its own with its number (from 1); at most MAX_LINE_BYTES."""
-    lineno = 0
-    while raw := f.readline(MAX_LINE_BYTES + 1):
-        lineno += 1
-        body = raw[:-1] if raw.endswith(b"\n") else raw
-        if len(body) > MAX_LINE_BYTES:
-            raise ImportFileError(path, lineno, f"line longer than {MAX_LINE_BYTES:,} bytes "
-                                                "(1 MiB); is this a support export?")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ImportFileError(path, lineno,
-                                  f"not UTF-8: {e.reason} (byte {e.start + 1})") from None
-        if lineno == 1:
-            text = text.removeprefix("\ufeff")  # a spreadsheet's byte-order mark
-        yield lineno, text.removesuffix("\r")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _json(path: str, lineno: int, text: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as e:
-        raise ImportFileError(path, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
-    except RecursionError:
-        raise ImportFileError(path, lineno, "invalid JSON: nested too deeply") from None
-    except ValueError as e:  # NaN, or a number of more than 4300 digits
-        raise ImportFileError(path, lineno, f"invalid JSON: {short(str(e))}") from None
-
-
 def _csv_cells(path: str, lineno: int, text: str) -> list[str]:
     try:
         return next(csv.reader([text], strict=True))
@@ -352,7 +318,9 @@ def documents(path: str | Path, f: BinaryIO) -> Iterator[tuple[int, Any]]:
     p, name = Path(path), str(path)
     header: list[str] | None = None
     as_json: bool | None = None
-    for lineno, text in _lines(name, f):
+    for lineno, line in text_lines(name, f, "is this a support export?"):
+        # A spreadsheet's byte-order mark and CRLF line ends.
+        text = (line.removeprefix("\ufeff") if lineno == 1 else line).removesuffix("\r")
         if not text.strip():
             continue
         if as_json is None:
@@ -361,7 +329,7 @@ def documents(path: str | Path, f: BinaryIO) -> Iterator[tuple[int, Any]]:
                 header = _header(name, lineno, text)
                 continue
         if as_json:
-            yield lineno, _json(name, lineno, text)
+            yield lineno, json_value(name, lineno, text)
             continue
         assert header is not None
         cells = _csv_cells(name, lineno, text)

@@ -115,19 +115,22 @@ def import_results(store: SQLiteStore, path: str | Path, known: Known,
 def json_lines(path: str, f: BinaryIO) -> Iterator[tuple[int, Any]]:
     """The JSON value of each non-blank line with its number (from 1), or
     :class:`ImportFileError` naming the first line that is not one."""
-    for lineno, text in _lines(path, f):
+    for lineno, text in text_lines(path, f):
         if text.strip():
-            yield lineno, _json(path, lineno, text)
+            yield lineno, json_value(path, lineno, text)
 
 
-def _lines(path: str, f: BinaryIO) -> Iterator[tuple[int, str]]:
+def text_lines(path: str, f: BinaryIO, hint: str = "is this a JSON Lines file?"
+               ) -> Iterator[tuple[int, str]]:
+    """Each line decoded on its own with its number (from 1): at most MAX_LINE_BYTES read,
+    so neither a huge line nor /dev/zero is held whole; bad UTF-8 named by its line."""
     lineno = 0
     while raw := f.readline(MAX_LINE_BYTES + 1):
         lineno += 1
         body = raw[:-1] if raw.endswith(b"\n") else raw
         if len(body) > MAX_LINE_BYTES:
             raise ImportFileError(path, lineno, f"line longer than {MAX_LINE_BYTES:,} bytes "
-                                                "(1 MiB); is this a JSON Lines file?")
+                                                f"(1 MiB); {hint}")
         try:
             yield lineno, body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -135,13 +138,24 @@ def _lines(path: str, f: BinaryIO) -> Iterator[tuple[int, str]]:
                                   f"not UTF-8: {e.reason} (byte {e.start + 1})") from None
 
 
-def _json(path: str, lineno: int, text: str) -> Any:
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not JSON")
+
+
+def json_value(path: str, lineno: int, text: str) -> Any:
+    """One line's JSON value (NaN and Infinity refused), or :class:`ImportFileError`."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise ImportFileError(path, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
     except RecursionError:
         raise ImportFileError(path, lineno, "invalid JSON: nested too deeply") from None
+    except _NotJson as e:
+        raise ImportFileError(path, lineno, f"invalid JSON: {e}") from None
     except ValueError:  # Python's guard against quadratic int(): more than 4300 digits
         raise ImportFileError(path, lineno, "invalid JSON: a number with more than "
                                             f"{sys.get_int_max_str_digits()} digits") from None
