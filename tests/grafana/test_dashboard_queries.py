@@ -72,6 +72,13 @@ async def tls_site(runner: web.AppRunner, tmp: Path) -> tuple[int, Path]:
     return port, ca_file
 
 
+def bound(cfg: Any, app: App) -> Any:
+    """``cfg`` with server.listen where ``app`` is listening (it was given port 0)."""
+    assert app.url is not None
+    return cfg.model_copy(update={"server": cfg.server.model_copy(update={
+        "listen": app.url.removeprefix("http://")})})
+
+
 def with_tls_target(cfg: Any, port: int, ca_file: Path) -> Any:
     target = HttpTarget.model_validate({
         "name": "web-home-tls", "service": "core", "kind": "http",
@@ -194,8 +201,9 @@ async def test_every_panel_query_parses_and_returns_data(tmp_path: Path) -> None
     assert len(dashboards) == 4
     platform, runner, url = await start_platform(SPEED)
     tls_port, ca_file = await tls_site(runner, tmp_path)
-    port = free_port()
-    cfg = with_tls_target(demo_config(url, port, tmp_path / "data", SPEED), tls_port, ca_file)
+    # Port 0: the bound one comes from App.url (a free_port() could be taken by the demo's
+    # own probe connections before slaguard binds it).
+    cfg = with_tls_target(demo_config(url, 0, tmp_path / "data", SPEED), tls_port, ca_file)
     # The incident clocks are the test's (it acknowledges and restores by hand): the demo's
     # short ones would let the next cycle's outage re-open a restored incident, so MTTR
     # could have no data at the moment Prometheus is asked.
@@ -212,7 +220,7 @@ async def test_every_panel_query_parses_and_returns_data(tmp_path: Path) -> None
         try:
             # Starting Prometheus blocks; off the loop, so the probes keep their timing.
             prom = await asyncio.to_thread(
-                stack.enter_context, prometheus(tmp_path, [], jobs=scrape_job(cfg)[
+                stack.enter_context, prometheus(tmp_path, [], jobs=scrape_job(bound(cfg, app))[
                     "scrape_configs"]))
             # Evaluate during the scripted outage (cycle 60–150 s, confirmed by 120 s):
             # the rules open a P1 and on-call acknowledges it, then marks it restored
