@@ -15,14 +15,20 @@ from pathlib import Path
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 
 
-def _from_listen(listen: str, wildcard_host: str) -> str:
+def reachable(listen: str, wildcard_host: str = "127.0.0.1") -> str:
+    """The ``host:port`` that reaches a listener on ``listen``: a wildcard host (all
+    addresses) becomes ``wildcard_host``; an IPv6 literal is bracketed."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
     if host in _WILDCARDS:
         host = wildcard_host
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{host}:{port}"
+
+
+def _from_listen(listen: str, wildcard_host: str) -> str:
+    return f"http://{reachable(listen, wildcard_host)}"
 
 
 def public_base_url(public_url: str | None, listen: str) -> str:

@@ -13,24 +13,17 @@ from typing import Any
 
 import yaml
 
+from alerting.links import reachable
 from slaguard.config.schema import Config
 
 SCRAPE_FILE = "prometheus-scrape.yml"
 TOKEN_FILE_PLACEHOLDER = "/etc/prometheus/slaguard-metrics-token"
-_WILDCARD = ("", "0.0.0.0", "::", "[::]")
-
-
-def _target(listen: str) -> str:
-    host, _, port = listen.rpartition(":")
-    return f"{'127.0.0.1' if host in _WILDCARD else host}:{port}"
-
-
 def scrape_job(cfg: Config, rules_file: str | None = None) -> dict[str, Any]:
     """A Prometheus configuration with slaguard's scrape job (and its rules file)."""
     server = cfg.server
     job: dict[str, Any] = {"job_name": "slaguard", "metrics_path": "/metrics",
                            "static_configs": [{"targets": [
-                               _target(server.internal_listen or server.listen)]}]}
+                               reachable(server.internal_listen or server.listen)]}]}
     if not server.internal_listen:
         token = (server.metrics_token or "").strip()
         job["authorization"] = ({"type": "Bearer", "credentials": token} if token else

@@ -52,6 +52,7 @@ from slaguard import eventloop, statuspage, workers
 from slaguard.access import Principals
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
+from slaguard.config.schema import host_port
 from slaguard.domain import ProbeResult
 from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
@@ -397,10 +398,9 @@ class App:
             try:
                 self.runner = await serve(self.web_app(), server.host, server.port)
                 if server.internal_listen:
-                    host, _, port = server.internal_listen.rpartition(":")
                     self.internal_runner = await serve(
-                        make_internal_app(self._server_deps()), host.strip("[]") or "0.0.0.0",
-                        int(port), "server.internal_listen")
+                        make_internal_app(self._server_deps()),
+                        *host_port(server.internal_listen), "server.internal_listen")
             except ListenError:  # a port in use: close what started, leave nothing running
                 await self.stop()
                 raise

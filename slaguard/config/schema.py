@@ -538,11 +538,17 @@ class Server(Strict):
 
     @property
     def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+        return host_port(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
+        return host_port(self.listen)[1]
+
+
+def host_port(listen: str) -> tuple[str, int]:
+    """Where to bind for ``host:port`` (``[v6]:port`` too; an empty host: every address)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class PrometheusExporter(Strict):
