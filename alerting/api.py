@@ -14,9 +14,11 @@
     POST /api/v1/maintenance/{id}/announce    {"announced" (default now), "by"}
     POST /api/v1/alertmanager                 Alertmanager webhook v4
 
-Writes need ``Authorization: Bearer <server.api_token>``: 401 without or with
+Who may call which route is ``slaguard.access``'s table (reads: staff read;
+writes: staff write), checked before these handlers in the running app.  Writes
+also check ``Authorization: Bearer <server.api_token>`` here: 401 without or with
 a wrong token; 403 when no token is configured (the write API is off rather
-than open).  Reads are open, like ``/api/v1/results``.  ``{id}`` is ``INC-7``
+than open).  ``{id}`` is ``INC-7``
 or ``7``.  Instants are RFC 3339 in the configured zone.  Each incident carries
 its ``url``, how to acknowledge it (``acknowledge``: the command and the API
 call, until it is resolved) and its automatic clocks: ``restore_after_seconds``
