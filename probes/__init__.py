@@ -4,7 +4,7 @@
 ``slaguard.config.schema.TARGET_KINDS``.
 """
 
-from probes import freshness, http, upload
+from probes import browser, freshness, http, journey, upload
 from probes._common import close_connectors
 from probes.base import ProbeContext, ProbeFn
 from probes.warmup import WarmUp, warm_up
@@ -13,6 +13,8 @@ PROBES: dict[str, ProbeFn] = {
     "http": http.run,
     "upload": upload.run,
     "freshness": freshness.run,
+    "browser": browser.run,
+    "journey": journey.run,
 }
 
 __all__ = ["PROBES", "ProbeContext", "ProbeFn", "WarmUp", "close_connectors", "warm_up"]

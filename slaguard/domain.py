@@ -47,6 +47,27 @@ class ProbeError:
 
 
 @dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step of a journey run (``kind: journey``), in the run's own clock: exact
+    integer milliseconds from the run's start (``ProbeResult.ts_ms``)."""
+
+    step: str
+    offset_ms: int  # when the step (or the step its ``clock_from`` names) started
+    elapsed_ms: int
+    attempts: int = 1  # requests made (a ``poll`` step: every poll)
+    status_code: int | None = None
+    ok: bool = True
+    error: ProbeError | None = None
+
+
+def result_id(target: str, location: str, ts_ms: int) -> str:
+    """A result's identity, known before it is taken (a journey sends it as
+    ``X-Slaguard-Probe``; a browser check keys its evidence by it): the store
+    keeps one result per (target, location, ts_ms)."""
+    return f"{target}@{location}@{ts_ms}"
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     ts_ms: int  # start of the probe, epoch milliseconds UTC
     target: str
@@ -75,6 +96,11 @@ class ProbeResult:
     # never downtime (可用性), so the outcome stays ``success`` and availability
     # never sees it; latency objectives judge ``duration_ms`` against their own bounds.
     bound_exceeded_ms: int | None = None
+    # A journey's steps, in order (``kind: journey``); empty for other kinds.
+    steps: tuple[StepResult, ...] = ()
+    # A browser check's page figures (``kind: browser``), integers by name: the
+    # navigation's phases and web vitals in ms, CLS in 1/1000, bytes, requests.
+    vitals: dict[str, int] = field(default_factory=dict)
 
     @property
     def ts(self) -> datetime:
@@ -95,6 +121,10 @@ class ProbeResult:
         if not self.bytes or not send:
             return None
         return self.bytes * 1000 // send
+
+    @property
+    def id(self) -> str:
+        return result_id(self.target, self.location, self.ts_ms)
 
     def with_(self, **changes: Any) -> ProbeResult:
         return replace(self, **changes)

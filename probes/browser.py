@@ -1,0 +1,10 @@
+"""Placeholder for ``kind: browser``; the probe lands here."""
+
+from __future__ import annotations
+
+from probes.base import ProbeContext
+from slaguard.domain import ProbeResult
+
+
+async def run(target: object, ctx: ProbeContext) -> ProbeResult:
+    raise NotImplementedError("kind: browser")
