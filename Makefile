@@ -19,8 +19,8 @@ test: $(STAMP) system-deps
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check slaguard probes slo exporters alerting grafana compensation demo tests bench
-	$(VENV)/bin/mypy slaguard probes slo exporters alerting grafana compensation demo
+	$(VENV)/bin/ruff check slaguard probes slo exporters alerting grafana compensation demo openslo capacity tests bench
+	$(VENV)/bin/mypy slaguard probes slo exporters alerting grafana compensation demo openslo capacity
 
 bench: $(STAMP) system-deps
 	$(VENV)/bin/python bench/probe_throughput.py

@@ -6,7 +6,7 @@ Layers, bottom up (README "Layout"):
 * the core of ``slaguard`` (everything but the runtime below): contracts, config,
   the record, evaluation; imports only itself and ``slo``.
 * the capabilities — ``probes``, ``exporters``, ``alerting``, ``compensation``,
-  ``grafana``, ``demo``: import the core, ``slo`` and each other's public modules
+  ``grafana``, ``demo``, ``openslo``, ``capacity``: import the core, ``slo`` and each other's public modules
   (never a ``_private`` one), and never the runtime.
 * the runtime of ``slaguard``: scheduling and workers, the server and status page,
   ``slaguard.app`` (the one composition root) and ``slaguard.cli``.  Only the CLI
@@ -25,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("slaguard", "slo", "probes", "exporters", "alerting", "compensation", "grafana",
-            "demo")
-CAPABILITIES = ("probes", "exporters", "alerting", "compensation", "grafana", "demo")
+            "demo", "openslo", "capacity")
+CAPABILITIES = ("probes", "exporters", "alerting", "compensation", "grafana", "demo", "openslo",
+                "capacity")
 RUNTIME = ("slaguard.scheduler", "slaguard.workers", "slaguard.server", "slaguard.statuspage",
            "slaguard.app", "slaguard.cli")
 

@@ -193,6 +193,7 @@ def slo_month(now_ms: int, tz: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from slaguard.cli.capacity import add_capacity_parser
     from slaguard.cli.demo import cmd_demo
     from slaguard.cli.incidents import add_incidents_arguments, cmd_incidents
     from slaguard.cli.statements import (
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_generate_statements,
         cmd_statement,
     )
+    from slaguard.cli.openslo import add_openslo_parser
     from slaguard.cli.support import add_import_support_arguments, cmd_import_support
 
     p = argparse.ArgumentParser(prog="slaguard", description=__doc__)
@@ -263,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--user", help="user:password for basic auth instead of a token")
     sp.add_argument("--dir", help="publish these dashboard files (default: build from config)")
     sp.set_defaults(fn=cmd_grafana_publish)
+    add_openslo_parser(sub, DEFAULT_CONFIG)
+    add_capacity_parser(sub, DEFAULT_CONFIG)
     sp = add("demo", cmd_demo, "run everything on a built-in simulated platform", config=False)
     sp.add_argument("--port", type=int, default=9108, help="slaguard's port (default 9108)")
     sp.add_argument("--data-dir", default="demo-data", help="where the demo keeps its store")

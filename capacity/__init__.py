@@ -1,0 +1,1 @@
+"""The capacity job (load tests run on purpose): placeholder; it lands here."""

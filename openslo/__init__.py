@@ -1,0 +1,1 @@
+"""OpenSLO v1 in and out: placeholder; the importer and exporter land here."""
