@@ -77,7 +77,9 @@ def test_docker_compose_config_accepts_the_file() -> None:
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
     assert set(services) == {"rules", "slaguard", "demo", "prometheus", "alertmanager",
-                             "grafana", "influxdb"}
+                             "grafana", "influxdb", "locust-worker"}
+    # Capacity runs' distributed Locust workers start only with --profile load.
+    assert services["locust-worker"]["profiles"] == ["load"]
     # Every bind-mounted file or directory it names exists, except the generated rules/.
     sources = {Path(s) for svc in services.values() for s in mounts(svc) if s.startswith("/")}
     assert {p for p in sources if not p.exists()} <= {ROOT / "rules"}
