@@ -55,6 +55,18 @@ after 51.84 s), and blips alone never page.  What still differs:
   applies only while Prometheus runs).
 
 ``SlaguardServiceDown`` pages on the confirmed state itself (P1).
+
+Windowed objectives (``slos[].objective.burn_alerts``)
+------------------------------------------------------
+``SlaguardObjectiveBurn``: for an ``availability`` objective budgeted by
+``occurrences``, each burn alert as the share of failed results among successes and
+failures over its lookback (``increase`` of ``slaguard_probe_results_total``, so
+slaguard's own ``/metrics``), compared with threshold × (1 − target) by its ``op``,
+``for`` its ``alert_after``; labelled ``rule: objective_burn`` so the webhook joins
+slaguard's own incident.  ``increase`` extrapolates at the window's edges, where
+slaguard counts results exactly.  Latency objectives (an arbitrary threshold is not a
+bucket of ``slaguard_probe_duration_seconds``) and timeslice budgeting (slices aligned
+to the window's start) are left to slaguard's own evaluation.
 """
 
 from __future__ import annotations
@@ -75,11 +87,12 @@ import yaml
 from alerting import rules as own_rules  # slaguard's own rule names
 from alerting.rules import SELF_THRESHOLDS, SelfThresholds
 from slaguard.config.schema import Config, TargetBase
+from slaguard.evaluation import windowed_specs
 from slaguard.policy import from_config
 from slaguard.units import format_duration
 from slo.burn import DEFAULT_RULES, WINDOWS, BurnRule, budget_consumed
 from slo.fmt import number, percent_text
-from slo.model import NoDataPolicy, QuorumRule, ServiceSpec
+from slo.model import BurnAlertSpec, NoDataPolicy, QuorumRule, ServiceSpec, WindowedSpec
 
 RULES_FILE = "slaguard-rules.yml"
 
@@ -88,6 +101,7 @@ SERVICE_DOWN = "SlaguardServiceDown"
 ERROR_BUDGET_BURN = "SlaguardErrorBudgetBurn"
 PROBE_SILENT = "SlaguardProbeSilent"
 CERTIFICATE_EXPIRY = "SlaguardCertificateExpiry"
+OBJECTIVE_BURN = "SlaguardObjectiveBurn"
 # slaguard itself: the record (the evidence behind money) is not being written.
 RECORD_NOT_COMMITTING = "SlaguardRecordNotCommitting"
 RESULTS_DROPPED = "SlaguardResultsDropped"
@@ -358,7 +372,52 @@ def alert_rules(cfg: Config, options: RuleOptions = RuleOptions()) -> list[dict[
     https = [t.name for t in cfg.targets if t.url.startswith("https://")]
     if https:
         out.append(_cert_alert(https, options.cert_warning))
-    return out
+    return out + objective_burn_alerts(cfg)
+
+
+_PROM_OPS: Mapping[str, str] = MappingProxyType({"gt": ">", "gte": ">=", "lt": "<",
+                                                 "lte": "<="})
+
+
+def objective_burn_alerts(cfg: Config) -> list[dict[str, Any]]:
+    """The burn alerts of availability objectives budgeted by occurrences (see the
+    module doc), one per service of the SLO."""
+    return [_objective_burn_alert(spec, a, service) for spec in windowed_specs(cfg)
+            if spec.sli == "availability" and spec.budgeting == "occurrences"
+            for a in spec.burn_alerts for service in spec.services]
+
+
+def _objective_burn_alert(spec: WindowedSpec, a: BurnAlertSpec, service: str
+                          ) -> dict[str, Any]:
+    lookback = format_duration(timedelta(milliseconds=a.lookback_ms))
+    sel = _matcher("target", spec.targets)
+    failed = f'sum(increase(slaguard_probe_results_total{{{sel}, outcome="failure"}}[{lookback}]))'
+    known = (f'sum(increase(slaguard_probe_results_total{{{sel}, outcome=~"failure|success"}}'
+             f"[{lookback}]))")
+    ratio = Fraction(a.threshold) * spec.budget_ratio
+    limit, pct = decimal_text(ratio), decimal_text(ratio * 100)
+    factor, op = decimal_text(a.threshold), _PROM_OPS[a.op]
+    priority = own_rules.DEFAULT_PRIORITIES[f"{own_rules.OBJECTIVE_BURN}:{a.severity}"].value
+    value = "{{ $value | humanizePercentage }}"
+    rule: dict[str, Any] = {
+        "alert": OBJECTIVE_BURN,
+        "expr": f"{failed}\n/\n{known}\n{op} {limit}",
+        "labels": _labels(priority, service=service, slo=spec.name, burn_alert=a.name,
+                          rule=own_rules.OBJECTIVE_BURN),
+        "annotations": {
+            "summary": (f"{spec.name}：错误预算消耗速率 {op} {factor} 倍"
+                        f" / error budget burn rate {op} {factor}× ({a.name}, {lookback})"),
+            "description": (
+                f"{lookback} 内失败结果占 {value}（阈值 {op} {pct} %，"
+                f"目标 {percent_text(spec.target_percent)} %，窗口 {spec.window_label}）。"
+                f" / Failed results {value} of {lookback} (threshold {op} {pct} %,"
+                f" objective"
+                f" {percent_text(spec.target_percent)} % over {spec.window_label})."),
+        },
+    }
+    if a.alert_after_ms:
+        rule["for"] = format_duration(timedelta(milliseconds=a.alert_after_ms))
+    return rule
 
 
 # increase() extrapolates (3 restarts may read 3.09): a count is printed whole.

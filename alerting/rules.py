@@ -19,6 +19,9 @@ burn_rate               a multiwindow burn condition of the report fires    P1 1
                                                                             P3 1d/2h,
                                                                             P4 3d/6h
 latency                 a latency objective is not met (month to date)      P3
+objective_burn          a burn alert of a windowed objective                P2 page,
+                        (``slos[].objective.burn_alerts``) holds, and has   P3 ticket
+                        held for its ``alert_after``
 upload                  an upload target's latest result completed but      P3
                         took longer than its maximum (a performance
                         breach, not an outage: a failed upload is the
@@ -48,6 +51,10 @@ Dedup.  An alert is one (rule, service, subject); alerts join incidents by
 ``burn_rate`` share the incident rule ``availability``: one outage seen by the
 outage rule and two burn windows, from two locations, is one incident.
 
+Holding.  A condition with ``hold_ms`` (a burn alert's ``alert_after``, OpenSLO's
+alertAfter) is *pending* until it has held that long: kept in the states, no event.
+It fires once it has; if it clears first it is dropped without a word (it never paged).
+
 Flap damping.  An alert resolves only after its condition has been clear for
 ``clear_after`` (5 min by default, per rule overridable); a condition that
 comes back meanwhile continues the same alert without a new event.
@@ -64,11 +71,13 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from alerting.links import public_base_url
 from alerting.notification import Priority
 from slaguard.domain import ProbeResult
+from slaguard.evidence_api import span_url
 from slaguard.policy import inclusive
 from slo.fmt import number
-from slo.model import comparison, within_bound
+from slo.model import comparison, duration_label, within_bound
 from slo.periods import rfc3339
 from slo.report import Report
 
@@ -91,11 +100,12 @@ OUTBOX_BACKLOG = "outbox_backlog"
 CHANNEL_FAILING = "channel_failing"
 WORKER_RESTARTING = "worker_restarting"
 SELF_SERVICE = "slaguard"
+OBJECTIVE_BURN = "objective_burn"
 AVAILABILITY = "availability"
 
 # Rules that need the SLO report: without a report they are not evaluated, and
 # their alerts are carried over unchanged (a failed evaluation is not a recovery).
-REPORT_RULES = frozenset({CONFIRMED_OUTAGE, BURN_RATE, LATENCY, RPO})
+REPORT_RULES = frozenset({CONFIRMED_OUTAGE, BURN_RATE, LATENCY, RPO, OBJECTIVE_BURN})
 SNAPSHOT_RULES = frozenset({UPLOAD, TLS_EXPIRY, PROBE_DOWN})
 # Rules on slaguard itself: carried over when no readings are given.
 SELF_RULES = frozenset({PROBES_LATE, EVALUATION_FAILING, OUTBOX_BACKLOG, CHANNEL_FAILING,
@@ -115,6 +125,8 @@ DEFAULT_PRIORITIES: Mapping[str, Priority] = MappingProxyType({
     f"{BURN_RATE}:page": Priority.P2,  # burn rules with other windows, by severity
     f"{BURN_RATE}:ticket": Priority.P3,
     LATENCY: Priority.P3,
+    f"{OBJECTIVE_BURN}:page": Priority.P2,  # also by SLO: objective_burn:<slo>/<alert>
+    f"{OBJECTIVE_BURN}:ticket": Priority.P3,
     UPLOAD: Priority.P3,
     RPO: Priority.P1,
     TLS_EXPIRY: Priority.P3,
@@ -163,6 +175,10 @@ class RuleSettings:
     clear_after_by_rule: Mapping[str, int] = field(default_factory=dict)
     cert_warning_ms: int = DEFAULT_CERT_WARNING_MS
     silent_intervals: int = DEFAULT_SILENT_INTERVALS
+    # Browser targets (their failed checks leave a screenshot and a trace) and the base
+    # of the links to that evidence, which an outage's notification carries.
+    evidence_targets: frozenset[str] = frozenset()
+    evidence_base: str = ""
 
     def priority(self, *keys: str) -> Priority:
         """The first of ``keys`` (most specific first) with a priority; P3 otherwise."""
@@ -224,6 +240,8 @@ def settings_from_config(cfg: Config, *, priorities: Mapping[str, str | Priority
         clear_after_by_rule={k: _ms(v) for k, v in (clear_after_by_rule or {}).items()},
         cert_warning_ms=_ms(cert_warning),
         silent_intervals=silent_intervals,
+        evidence_targets=frozenset(t.name for t in cfg.targets if t.kind == "browser"),
+        evidence_base=public_base_url(cfg.server.public_url, cfg.server.listen),
     )
 
 
@@ -239,6 +257,8 @@ class Condition:
     title: str
     summary: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    # How long it must hold before it fires (0: at once).
+    hold_ms: int = 0
 
     @property
     def key(self) -> str:
@@ -275,12 +295,19 @@ def outage_conditions(report: Report, settings: RuleSettings) -> list[Condition]
             continue
         o = ongoing[-1]
         name = s.spec.name
+        # A browser target's failed checks kept a screenshot and a trace: link them.
+        evidence = [span_url(t, o.start_ms, base=settings.evidence_base)
+                    for t in o.targets if t in settings.evidence_targets]
+        labels = {"locations": ",".join(o.locations), "targets": ",".join(o.targets)}
+        if evidence:
+            labels["evidence"] = " ".join(evidence)
         out.append(Condition(
             CONFIRMED_OUTAGE, "", name, settings.priority(CONFIRMED_OUTAGE),
             f"{s.spec.title or name}：服务中断（已确认） / service down (confirmed)",
             f"自 {rfc3339(o.start_ms, tz)} 起中断 / down since {rfc3339(o.start_ms, tz)}; "
-            f"locations: {', '.join(o.locations) or '-'}; targets: {', '.join(o.targets) or '-'}",
-            {"locations": ",".join(o.locations), "targets": ",".join(o.targets)}))
+            f"locations: {', '.join(o.locations) or '-'}; targets: {', '.join(o.targets) or '-'}"
+            + "".join(f"; 证据 / evidence: {u}" for u in evidence),
+            labels))
     return out
 
 
@@ -320,6 +347,37 @@ def latency_conditions(report: Report, settings: RuleSettings) -> list[Condition
                 "; ".join(failing) + f" (month to date, {x.count} results)",
                 {"slo": x.name}))
     return out
+
+
+def objective_burn_conditions(report: Report, settings: RuleSettings) -> list[Condition]:
+    """A windowed objective's burn alert that holds now, per service of its targets;
+    its ``alert_after`` becomes the condition's ``hold_ms``."""
+    out = []
+    for x in report.objectives:
+        for b in x.burn:
+            if not b.holds or b.burn_rate is None:
+                continue
+            a = b.spec
+            subject = f"{x.spec.name}/{a.name}"
+            rate, limit = number(b.burn_rate, 2), number(a.threshold)
+            lookback = duration_label(a.lookback_ms)
+            for service in x.spec.services:
+                out.append(Condition(
+                    OBJECTIVE_BURN, subject, service,
+                    settings.priority(f"{OBJECTIVE_BURN}:{subject}",
+                                      f"{OBJECTIVE_BURN}:{a.severity}", OBJECTIVE_BURN),
+                    f"{x.spec.name}：错误预算消耗速率 {rate} 倍 / error budget burn rate "
+                    f"{rate}× ({a.name}, {lookback})",
+                    f"burn rate {rate} over {lookback} ({_OPS[a.op]} {limit}, {a.severity}); "
+                    f"objective {x.spec.target_percent}% over {x.spec.window_label} "
+                    f"({x.spec.budgeting})",
+                    {"slo": x.spec.name, "alert": a.name, "severity": a.severity,
+                     "burn_rate": rate, "lookback": lookback},
+                    hold_ms=a.alert_after_ms))
+    return out
+
+
+_OPS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 
 
 def _by_target(latest: Iterable[ProbeResult]) -> dict[str, list[ProbeResult]]:
@@ -521,7 +579,8 @@ def conditions(report: Report | None, latest: Sequence[ProbeResult], now_ms: int
         + probe_down_conditions(latest, now_ms, settings)
     if report is not None:
         out += outage_conditions(report, settings) + burn_conditions(report, settings) \
-            + latency_conditions(report, settings) + rpo_conditions(report, latest, settings)
+            + latency_conditions(report, settings) + rpo_conditions(report, latest, settings) \
+            + objective_burn_conditions(report, settings)
     return out
 
 
@@ -545,6 +604,7 @@ class AlertState:
     since_ms: int  # first seen
     last_true_ms: int  # last evaluation at which the condition held
     clear_since_ms: int | None = None  # None: holds now; else clear since (damping)
+    fired: bool = True  # False: pending, holding for less than its hold_ms yet
 
     @property
     def key(self) -> str:
@@ -562,7 +622,8 @@ class AlertState:
         return {"rule": self.rule, "subject": self.subject, "service": self.service,
                 "priority": self.priority.value, "title": self.title, "summary": self.summary,
                 "labels": dict(self.labels), "since_ms": self.since_ms,
-                "last_true_ms": self.last_true_ms, "clear_since_ms": self.clear_since_ms}
+                "last_true_ms": self.last_true_ms, "clear_since_ms": self.clear_since_ms,
+                "fired": self.fired}
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> AlertState:
@@ -591,7 +652,7 @@ def _continued(prev: AlertState, c: Condition, now_ms: int) -> AlertState:
 
 def _started(c: Condition, now_ms: int) -> AlertState:
     return AlertState(c.rule, c.subject, c.service, c.priority, c.title, c.summary,
-                      dict(c.labels), now_ms, now_ms)
+                      dict(c.labels), now_ms, now_ms, fired=c.hold_ms <= 0)
 
 
 def step(current: Iterable[Condition], previous: Mapping[str, AlertState], now_ms: int,
@@ -606,14 +667,19 @@ def step(current: Iterable[Condition], previous: Mapping[str, AlertState], now_m
     events: list[AlertEvent] = []
     for key, c in now.items():
         prev = previous.get(key)
-        alerts[key] = _started(c, now_ms) if prev is None else _continued(prev, c, now_ms)
-        if prev is None:
-            events.append(AlertEvent(EventKind.FIRING, alerts[key], now_ms))
+        state = _started(c, now_ms) if prev is None else _continued(prev, c, now_ms)
+        if not state.fired and now_ms - state.since_ms >= c.hold_ms:
+            state = replace(state, fired=True)
+        alerts[key] = state
+        if state.fired and (prev is None or not prev.fired):
+            events.append(AlertEvent(EventKind.FIRING, state, now_ms))
     for key, prev in previous.items():
         if key in now:
             continue
         if evaluated is not None and prev.rule not in evaluated:
             alerts[key] = prev
+            continue
+        if not prev.fired:  # pending and clear again: it never paged, nothing to resolve
             continue
         clear_since = now_ms if prev.clear_since_ms is None else prev.clear_since_ms
         if now_ms - clear_since >= settings.clear_after(prev.rule):

@@ -48,7 +48,8 @@ def statement_from_report(evaluator: Evaluator, report: Report, c: Customer, now
                                           f"imported {report.period.label}")
     ids = {i.id for i in imported}
     incidents = imported + [i for i in evaluator.incidents(report.period) if i.id not in ids]
-    return build_statement(report, c, compensation_policy(cfg), incidents, now_ms)
+    return build_statement(report, c, compensation_policy(cfg), incidents, now_ms,
+                           [t.name for t in cfg.targets if t.kind == "browser"])
 
 
 def imported_incidents(cfg: Config) -> Callable[[Period], list[IncidentRecord]]:

@@ -49,6 +49,7 @@ from alerting.store import AlertingStore
 from exporters.exposition import TextFamily, count, label_value, labels, value
 from slaguard.domain import Outcome, ProbeResult
 from slaguard.state import DURATION_BUCKETS_MS, LiveState, SeriesKey, SeriesState
+from slo.model import duration_label
 from slo.periods import month_containing
 from slo.report import Report
 
@@ -416,6 +417,7 @@ class SloCollector(Collector):
                                   1.0 if c.firing else 0.0)
         yield from incident_gauges(report)
         yield from backup_gauges(report)
+        yield from objective_gauges(report)
         exposure = GaugeMetricFamily(
             "slaguard_compensation_exposure_cny",
             "What the customer's statement credits so far this month", labels=["customer"])
@@ -431,6 +433,43 @@ class SloCollector(Collector):
             if r.recovery_point_ms is not None:
                 age.add_metric(list(key), _s(now - r.recovery_point_ms))
         return age
+
+
+def objective_gauges(report: Report) -> list[Metric]:
+    """The windowed objectives (``slos[].objective``) at the report's end: the SLI
+    ratio, the objective, the error budget left and each burn alert's burn rate and
+    condition.  A window without events leaves its ratio and budget series out
+    (unknown is not 0 nor 1)."""
+    if not report.objectives:
+        return []
+    labels = ["slo", "window", "budgeting"]
+    ratio = GaugeMetricFamily("slaguard_slo_window_ratio",
+                              "Good share of the windowed objective's events or slices",
+                              labels=labels)
+    target = GaugeMetricFamily("slaguard_slo_window_objective_ratio",
+                               "The windowed objective's target", labels=labels)
+    remaining = GaugeMetricFamily(
+        "slaguard_slo_window_error_budget_remaining_ratio",
+        "Share of the window's error budget left (negative when overspent)", labels=labels)
+    burn = GaugeMetricFamily("slaguard_slo_window_burn_rate",
+                             "Burn rate over a burn alert's lookback",
+                             labels=[*labels, "alert", "lookback"])
+    holds = GaugeMetricFamily("slaguard_slo_window_burn_alert_condition",
+                              "Burn alert condition holds now (1), before alert_after",
+                              labels=[*labels, "alert", "severity"])
+    for x in report.objectives:
+        key = [x.spec.name, x.spec.window_label, x.spec.budgeting]
+        target.add_metric(key, float(x.spec.target))
+        if x.ratio is not None:
+            ratio.add_metric(key, float(x.ratio))
+        if x.remaining_ratio is not None:
+            remaining.add_metric(key, float(x.remaining_ratio))
+        for b in x.burn:
+            if b.burn_rate is not None:
+                burn.add_metric([*key, b.spec.name, duration_label(b.spec.lookback_ms)],
+                                float(b.burn_rate))
+            holds.add_metric([*key, b.spec.name, b.spec.severity], 1.0 if b.holds else 0.0)
+    return [ratio, target, remaining, burn, holds]
 
 
 def incident_gauges(report: Report) -> list[Metric]:

@@ -71,7 +71,46 @@ def render(doc: dict[str, Any]) -> str:
                      f"{_ms(b['age_ms'])} at {b['at']}: {verdict}; "
                      f"{b['late_probes']} probes found it late")
     lines += _incidents(doc.get("incidents"))
+    lines += _objectives(doc.get("objectives", []))
+    lines += _steps(doc.get("steps", []))
     return "\n".join(lines) + "\n"
+
+
+def _objectives(xs: list[dict[str, Any]]) -> list[str]:
+    """Each windowed objective over its own window (not the month's): the SLI, the
+    budget left, and each burn alert's rate over its lookback."""
+    out = []
+    for x in xs:
+        sli = x["sli"] + (f" {x['threshold']}" if x["threshold"] else "")
+        counted = (f"{x['events']} events" if x["slices"] is None
+                   else f"{x['slices']} slices of {_ms(x['timeslice_window_ms'])}, "
+                        f"{x['events']} events")
+        ratio = "-" if x["ratio_percent"] is None else x["ratio_percent"] + "%"
+        left = x["budget"]["remaining_ratio"]
+        left_text = "n/a" if left is None else f"{float(left) * 100:.1f}%"
+        out.append(f"objective {x['name']} ({sli}, {x['window']} {x['budgeting']}, "
+                   f"{x['start']} – {x['end']}): {ratio} of {counted} (objective "
+                   f"{x['target']}%) {_yes(x['met'])}; budget left {left_text}")
+        for b in x["burn_alerts"]:
+            rate = "-" if b["burn_rate"] is None else b["burn_rate"]
+            out.append(f"  burn {b['name']} ({b['severity']}): rate {rate} over "
+                       f"{_ms(b['lookback_ms'])} ({b['op']} {b['threshold']}: "
+                       f"{'holds' if b['holds'] else 'clear'})")
+    return out
+
+
+def _steps(xs: list[dict[str, Any]]) -> list[str]:
+    """Each journey step objective: its runs, and each breaching run for evidence."""
+    out = []
+    for x in xs:
+        worst = "-" if x["worst_ms"] is None else f"{x['worst_ms']} ms"
+        out.append(f"step {x['journey']}/{x['step']} (objective {x['bound']}): "
+                   f"{x['met']} of {x['runs']} runs met, {x['breached']} breached, "
+                   f"{x['not_judged']} not judged; worst {worst} {_yes(x['compliant'])}")
+        for b in x["breaches"]:
+            failed = "" if b["step_ok"] else " (step failed)"
+            out.append(f"  {b['ts']} {b['location']}: {b['elapsed_ms']} ms{failed}")
+    return out
 
 
 def _ms(ms: int | str | None) -> str:

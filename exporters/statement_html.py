@@ -77,6 +77,7 @@ LABELS: dict[str, Pair] = {
     "duration": ("时长", "Duration"),
     "targets": ("监测目标", "Targets"),
     "locations": ("监测点", "Locations"),
+    "browser_evidence": ("证据（截图与跟踪）", "Evidence (screenshots and traces)"),
     "cause": ("依据", "Evidence"),
     "ongoing": ("持续中", "ongoing"),
     "maintenance": ("计划维护", "Planned maintenance"),

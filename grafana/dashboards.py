@@ -283,6 +283,88 @@ def _support_customers() -> JSON:
                               "follow-ups, every channel) were met least often this month.")
 
 
+def _rolling_windows(burn_lines: JSON) -> list[JSON]:
+    """The windowed objectives (``slos[].objective``): each over its own window (28 d,
+    the calendar month …), not this month; one line per SLO and window."""
+    key = "{{slo}} {{window}} {{budgeting}}"
+    return [
+        row("Rolling windows (windowed objectives)"),
+        stat("Windowed objective margin",
+             [Query("slaguard_slo_window_ratio - on (slo, window, budgeting) "
+                    "slaguard_slo_window_objective_ratio", key, instant=True)],
+             Field(unit="percentunit", decimals=3,
+                   thresholds=steps(("red", None), ("green", 0))), w=8,
+             description="The SLI over the objective's window minus its target (events, "
+                         "good timeslices or their mean ratio): below zero it is missed."),
+        timeseries("Windowed error budget remaining",
+                   [Query("slaguard_slo_window_error_budget_remaining_ratio", key)],
+                   Field(unit="percentunit", decimals=1,
+                         thresholds=steps(("transparent", None), ("red", 0))),
+                   threshold_lines=True, w=8,
+                   description="Share of the window's budget left: (1 − target) × events "
+                               "or slices, less the bad ones."),
+        timeseries("Windowed burn rate",
+                   [Query("slaguard_slo_window_burn_rate", "{{slo}} {{alert}} {{lookback}}")],
+                   Field(unit=TIMES, decimals=2, min=0, thresholds=burn_lines),
+                   threshold_lines=True, w=8,
+                   description="Bad share over each burn alert's lookback ÷ (1 − target); "
+                               "the alert fires once its condition held for alert_after."),
+    ]
+
+
+# Capacity (并发用户支持): each capacity job's latest load test (exporters.capacity_metrics).
+VERDICTS = value_map({"passed": ("passed", "green"), "failed": ("failed", "red"),
+                      "aborted": ("aborted", "orange"), "invalid": ("invalid", "purple")})
+
+
+def _capacity_jobs() -> JSON:
+    cols = {"capacity_job": "Job", "run": "Run", "verdict": "Verdict", "Value #A": "Ended",
+            "Value #B": "Peak users", "Value #C": "Error ratio"}
+    by = "capacity_job, run, verdict"
+    return table(
+        "Capacity: latest run per job",
+        [Query(f"max by ({by}) (slaguard_capacity_last_run_timestamp_seconds) * 1000",
+               instant=True, table=True),
+         Query(f"max by ({by}) (slaguard_capacity_peak_users)", instant=True, table=True),
+         Query(f"max by ({by}) (slaguard_capacity_error_ratio)", instant=True, table=True)],
+        Field(decimals=0), w=10, h=7, columns=cols,
+        description="Each capacity job's latest finished load test: its verdict (invalid: "
+                    "the generator, not the platform, was saturated), the concurrent users "
+                    "it reached and its failed share of requests. The whole record: "
+                    "`slaguard capacity show RUN` or /api/v1/capacity/runs. Capacity runs "
+                    "never count in availability.",
+        overrides=[
+            override(by_name("Verdict"), {"mappings": VERDICTS,
+                                          "custom.cellOptions": {"type": "color-background"}}),
+            override(by_name("Ended"), {"unit": "dateTimeAsIso"}),
+            override(by_name("Error ratio"), {"unit": "percentunit", "decimals": 3}),
+        ])
+
+
+def _capacity_endpoints() -> JSON:
+    cols = {"capacity_job": "Job", "run": "Run", "endpoint": "Endpoint", "Value #A": "p95",
+            "Value #B": "p95 threshold", "Value #C": "p95 of threshold", "Value #D": "Mean"}
+    by = "capacity_job, run, endpoint"
+    p95, limit = "slaguard_capacity_endpoint_p95_seconds", \
+        "slaguard_capacity_endpoint_p95_threshold_seconds"
+    return table(
+        "Capacity: p95 per endpoint against its threshold",
+        [Query(f"max by ({by}) ({p95})", instant=True, table=True),
+         Query(f"max by ({by}) ({limit})", instant=True, table=True),
+         Query(f"max by ({by}) ({p95}) / on ({by}) max by ({by}) ({limit})",
+               instant=True, table=True),
+         Query(f"max by ({by}) (slaguard_capacity_endpoint_mean_seconds)",
+               instant=True, table=True)],
+        Field(unit="s", decimals=3), w=14, h=7, columns=cols,
+        description="Per endpoint (a request, or a journey's step as journey/step) of each "
+                    "job's latest run: p95 and mean response time, and the p95 threshold "
+                    "it had to stay under (blank: none set).",
+        overrides=[override(by_name("p95 of threshold"), {
+            "unit": "percentunit", "decimals": 0,
+            "thresholds": steps(("green", None), ("red", 1)),
+            "custom.cellOptions": {"type": "color-background", "mode": "basic"}})])
+
+
 def sla_overview(opts: Options) -> JSON:
     burn_lines = steps(("green", None), *((("orange" if f < 6 else "red"), float(f))
                                           for f in sorted(opts.burn_factors)))
@@ -324,6 +406,7 @@ def sla_overview(opts: Options) -> JSON:
                    overrides=[override(by_regex(".* objective"), {
                        "custom.lineStyle": {"fill": "dash", "dash": [10, 10]}})]),
         burn_conditions(w=12, h=8),
+        *_rolling_windows(burn_lines),
         row("Downtime, recovery points, compensation"),
         _downtime_table(),
         _compensation(opts),
@@ -343,6 +426,9 @@ def sla_overview(opts: Options) -> JSON:
         row("Support desk (客户支持)"),
         _support_table(),
         _support_customers(),
+        row("Capacity (load tests run on purpose)"),
+        _capacity_jobs(),
+        _capacity_endpoints(),
     ]
     return dashboard(
         SLA_UID, "SLA overview", "Availability, error budgets and burn rates this month",

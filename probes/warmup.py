@@ -22,7 +22,9 @@ machine), the first probe of a process read 50–75 ms where the next ones read
 (the ``SSLContext`` and imports are once per process anyway): it builds the
 SSL contexts the targets need, parses a fixed certificate date, resolves
 ``localhost``, and runs each probe kind (cold and warm http, both upload
-modes, freshness) against a throwaway HTTP server of its own on loopback.  It
+modes, freshness, a two-step journey with a poll) against a throwaway HTTP
+server of its own on loopback.  ``kind: browser`` is not rehearsed here: its
+warm-up is launching its browser (probes.browser's own).  It
 sends nothing to any target, and it never fails: a step that cannot run is
 skipped (logged at debug level), which only leaves that cost in the first probe.
 
@@ -44,9 +46,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from probes import freshness, http, upload
+from probes import browser, freshness, http, journey, upload
 from probes._common import _cold_client, _verified_context, close_connectors, ssl_for
 from probes.base import ProbeContext
+from slaguard.config.journey import JourneyTarget
 from slaguard.config.schema import Expect, FreshnessTarget, HttpTarget, TargetBase, UploadTarget
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ async def warm_up(targets: Iterable[Any], ctx: ProbeContext) -> None:
     if ctx.options.get(_DONE):
         return
     ctx.options[_DONE] = True  # set first: concurrent callers do not run it twice
+    targets = list(targets)
     _build_ssl_contexts([t for t in targets if isinstance(t, TargetBase)], ctx)
     with contextlib.suppress(ValueError):
         ssl.cert_time_to_seconds(_CERT_DATE)
@@ -79,6 +83,9 @@ async def warm_up(targets: Iterable[Any], ctx: ProbeContext) -> None:
             await _rehearse(ctx.location)
     except Exception as exc:  # a warm-up must never stop probing
         log.debug("probe warm-up incomplete: %s: %s", type(exc).__name__, exc)
+    # kind: browser: Chromium launched and a practice page loaded off every clock
+    # (outside the bound above: a launch on a busy host can take seconds; never raises).
+    await browser.warm(targets, ctx)
 
 
 def _build_ssl_contexts(targets: list[TargetBase], ctx: ProbeContext) -> None:
@@ -115,11 +122,30 @@ async def _rehearse(location: str) -> None:
 
 
 # probes.PROBES, which imports this module (tests/probes/test_warmup.py keeps
-# every kind rehearsed).
-_PROBES: dict[str, Any] = {"http": http.run, "upload": upload.run, "freshness": freshness.run}
+# every HTTP kind rehearsed).  Not "browser": an HTTP answer rehearses nothing of a
+# browser; its warm-up is launching the browser, which probes.browser does.
+_PROBES: dict[str, Any] = {"http": http.run, "upload": upload.run, "freshness": freshness.run,
+                           "journey": journey.run}
+Rehearsal = HttpTarget | UploadTarget | FreshnessTarget | JourneyTarget
 
 
-def _rehearsal_targets(url: str) -> list[HttpTarget | UploadTarget | FreshnessTarget]:
+def _rehearsal_journey(common: dict[str, Any]) -> JourneyTarget:
+    """Two steps over the throwaway server's one answer: a JSON request with a var and
+    an extraction, then a poll until a JSON path holds (templates, checks, the poll)."""
+    step = {"method": "POST", "url": "{{base}}/start", "json": {"v": "{{vars.v}}"}}
+    return JourneyTarget.model_validate({
+        **common, "name": "warm-up-journey", "kind": "journey", "vars": {"v": "1"},
+        "steps": [
+            {"id": "start", "request": step, "expect": [{"status": 200}],
+             "extract": {"state": {"jsonpath": "$.status"}}},
+            {"id": "poll", "clock_from": "start", "poll": {
+                "request": {"url": "{{base}}/job?s={{state}}"},
+                "until": {"jsonpath": "$.status", "equals": "ok"},
+                "every": "10ms", "within": "1s"}},
+        ]})
+
+
+def _rehearsal_targets(url: str) -> list[Rehearsal]:
     common: dict[str, Any] = {"service": "warm-up", "url": url, "timeout": timedelta(seconds=5)}
     return [
         HttpTarget(name="warm-up-cold", kind="http", expect=Expect(body_contains="ok"), **common),
@@ -128,6 +154,7 @@ def _rehearsal_targets(url: str) -> list[HttpTarget | UploadTarget | FreshnessTa
         UploadTarget(name="warm-up-put", kind="upload", size=4096, mode="put", **common),
         FreshnessTarget(name="warm-up-freshness", kind="freshness",
                         timestamp_field="$.finished_at", **common),
+        _rehearsal_journey(common),
     ]
 
 

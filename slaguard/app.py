@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,12 @@ from alerting.api import AlertingApi, register_routes
 from alerting.incidents import compensation_records
 from alerting.service import AlertingService
 from alerting.store import AlertingStore
+from capacity.api import CapacityApi
+from capacity.api import add_routes as add_capacity_routes
+from capacity.job import CapacityScheduler
+from capacity.runner import CapacityRunner
+from capacity.runner import Settings as CapacitySettings
+from capacity.store import CapacityStore
 from compensation import portal
 from compensation.archive import StatementArchive
 from compensation.claims import ClaimService, ClaimStore
@@ -36,7 +43,10 @@ from compensation.statements import imported_incidents, statement_from_report
 from compensation.support import SupportDesk, SupportStore
 from compensation.support_api import SupportApi
 from compensation.support_api import add_routes as add_support_routes
+from exporters.browser_metrics import BrowserCollector
+from exporters.capacity_metrics import CapacityCollector
 from exporters.influxdb import InfluxExporter
+from exporters.journey_metrics import JourneyCollector
 from exporters.prometheus import (
     Excluding,
     IncidentCollector,
@@ -48,7 +58,8 @@ from exporters.self_metrics import SelfCollector, SelfStats
 from exporters.support_metrics import SupportCollector
 from probes import PROBES, close_connectors
 from probes.base import ProbeContext, ProbeFn, wall_ms
-from slaguard import eventloop, statuspage, workers
+from probes.browser import BrowserPool, close_browser
+from slaguard import eventloop, evidence_api, statuspage, workers
 from slaguard.access import Principals
 from slaguard.config import Config
 from slaguard.config.calendar import load_calendar
@@ -56,6 +67,7 @@ from slaguard.config.schema import host_port
 from slaguard.domain import ProbeResult
 from slaguard.errors import StoreError
 from slaguard.evaluation import Evaluator
+from slaguard.evidence import EvidenceStore
 from slaguard.heartbeat import Heartbeat
 from slaguard.pipeline import ResultPipeline, Sink
 from slaguard.scheduler import ProbeObserver, ProbeScheduler, SelfCheck
@@ -108,6 +120,14 @@ def _self_check(url: str | None) -> SelfCheck:
 
     return SelfCheck(check)
 
+
+
+def evidence_root(storage_path: str) -> Path:
+    """Failed browser checks' evidence lives beside the record (slaguard.db →
+    slaguard.db.evidence/); a record in memory keeps it in a temporary folder."""
+    if storage_path == ":memory:":
+        return Path(tempfile.mkdtemp(prefix="slaguard-evidence-"))
+    return Path(storage_path).with_name(Path(storage_path).name + ".evidence")
 
 @dataclass(frozen=True)
 class ProbeWiring:
@@ -202,6 +222,11 @@ class App:
                                                self.evaluator.calendar)
         self.claims = ClaimService(ClaimStore(self.cfg.storage.path), self.statements, wall_ms)
         self.statement_job = MonthlyStatementJob(self.statements)
+        # Load tests run on purpose (capacity/): Locust in its own processes, one run at
+        # a time; due jobs start on their cron (start()), others through the API.
+        self.capacity_store = CapacityStore(self.cfg.storage.path)
+        self.capacity = CapacityScheduler(CapacityRunner(
+            CapacitySettings.from_config(self.cfg, self.config_path), self.capacity_store))
         self.registry = CollectorRegistry(auto_describe=True)
         exclude = self.cfg.exporters.prometheus.exclude  # families left out of /metrics
         self.probe_collector: ProbeCollector | None = None
@@ -210,7 +235,9 @@ class App:
             self.registry.register(self.probe_collector)
             for collector in (SloCollector(self.state, wall_ms),
                               IncidentCollector(self.alerting.store, self.cfg.timezone, wall_ms),
-                              SupportCollector(self.support, wall_ms)):
+                              SupportCollector(self.support, wall_ms),
+                              JourneyCollector(self.state), BrowserCollector(self.state),
+                              CapacityCollector(self.capacity_store)):
                 self.registry.register(Excluding(collector, exclude))
         sinks: list[Sink] = [self.state]
         self.influx: InfluxExporter | None = None
@@ -229,6 +256,11 @@ class App:
             self.self_stats, queue_depth=lambda: self.pipeline.in_memory,
             outbox_backlog=self.alerting.outbox.backlog, store_path=self.cfg.storage.path),
             exclude))
+        self.evidence = EvidenceStore(evidence_root(self.cfg.storage.path))
+        # Shared by every location's context; pickled into a worker they stay shared:
+        # one evidence store and one Chromium per process.
+        self.probe_options.setdefault("evidence", self.evidence)
+        self.probe_options.setdefault("browser_pool", BrowserPool())
         self.wiring = ProbeWiring(self.cfg, tuple(self.locations), self.probes,
                                   {loc: self._options(loc) for loc in self.locations},
                                   logging.getLogger().getEffectiveLevel())
@@ -283,7 +315,8 @@ class App:
         return ServerDeps(store=self.store, registry=self.registry, started_ms=self.started_ms,
                           now_ms=wall_ms, evaluator=self.evaluator,
                           trouble=self.pipeline.trouble,
-                          principals=Principals.from_config(self.cfg))
+                          principals=Principals.from_config(self.cfg),
+                          capacity_windows=self.capacity_store.windows)
 
     def web_app(self) -> web.Application:
         app = make_app(self._server_deps())
@@ -293,9 +326,11 @@ class App:
             self.evaluator, self.state, self.alerting.store, now_ms=wall_ms))
         register_claim_routes(app, ClaimsApi(self.claims, self.statements))
         add_support_routes(app, SupportApi(self.support, wall_ms))
+        add_capacity_routes(app, CapacityApi(self.capacity_store, self.capacity))
         portal.register_routes(app, portal.Portal(
             self.evaluator, statements=self.statements.body,
             claims=self.claims, now_ms=wall_ms))
+        evidence_api.register_routes(app, self.evidence)
         return app
 
     async def evaluate_now(self) -> None:
@@ -419,6 +454,7 @@ class App:
             self._tasks.append(asyncio.create_task(self._evaluate_every(every)))
             # Freezes last month's statements on the 5th working day (idempotent).
             self._tasks.append(asyncio.create_task(run_every(self.statement_job, 3600, wall_ms)))
+            await self.capacity.start()
             await self._start_heartbeat()
 
     async def _start_heartbeat(self) -> None:
@@ -433,6 +469,7 @@ class App:
     async def stop(self) -> None:
         if self.heartbeat is not None:  # first: a stopping slaguard is not a healthy one
             await self.heartbeat.stop()
+        await self.capacity.stop()  # a run under way stops (aborted) and is recorded
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -441,6 +478,7 @@ class App:
         for s in self.schedulers:
             s.shutdown()
             await close_connectors(s.ctx)
+            await close_browser(s.ctx)
         await self.pipeline.stop()
         if self.influx is not None:  # unsent points stay in the spool for the next start
             await self.influx.stop(drain_s=5.0)
@@ -452,6 +490,7 @@ class App:
         self.claims.close()
         self.archive.close()
         self.support.store.close()
+        self.capacity_store.close()
         self.store.close()
 
     async def run_forever(self) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer", "send")
 
@@ -65,6 +67,17 @@ def result_id(target: str, location: str, ts_ms: int) -> str:
     ``X-Slaguard-Probe``; a browser check keys its evidence by it): the store
     keeps one result per (target, location, ts_ms)."""
     return f"{target}@{location}@{ts_ms}"
+
+
+# Where a target's kept evidence (a failed browser check's screenshot and trace) over
+# a span is listed: incidents and statements link it (an outage knows its targets and
+# span, not its failures' ids).  Served by slaguard.evidence_api.
+EVIDENCE_SEARCH_PATH = "/api/v1/evidence"
+
+
+def evidence_path(target: str, start_ms: int, end_ms: int | None = None) -> str:
+    to = "" if end_ms is None else f"&to={end_ms}"
+    return f"{EVIDENCE_SEARCH_PATH}?target={quote(target, safe='')}&from={start_ms}{to}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +245,20 @@ def to_interchange(r: ProbeResult) -> dict[str, Any]:
         doc["duration_us"] = r.duration_us
     if r.bound_exceeded_ms is not None:
         doc["bound_exceeded_ms"] = r.bound_exceeded_ms
+    if r.steps:
+        doc["steps"] = [step_to_interchange(st) for st in r.steps]
+    if r.vitals:
+        doc["vitals"] = dict(sorted(r.vitals.items()))
+    return doc
+
+
+def step_to_interchange(st: StepResult) -> dict[str, Any]:
+    doc: dict[str, Any] = {"step": st.step, "offset_ms": st.offset_ms,
+                           "elapsed_ms": st.elapsed_ms, "attempts": st.attempts, "ok": st.ok}
+    if st.status_code is not None:
+        doc["status_code"] = st.status_code
+    if st.error is not None:
+        doc["error"] = {"class": st.error.cls.value, "message": st.error.message}
     return doc
 
 
@@ -263,6 +290,69 @@ def _error(v: Any) -> ProbeError | None:
     except ValueError:
         raise InterchangeError(f"error.class: unknown error class {v.get('class')!r}") from None
     return ProbeError(cls, str(v.get("message", "")))
+
+
+_VITAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _vitals(doc: dict[str, Any]) -> dict[str, int]:
+    """A browser check's ``vitals``: names to non-negative integers (ms, CLS × 1000,
+    bytes, counts)."""
+    raw = doc.get("vitals")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InterchangeError("vitals: expected an object")
+    if doc.get("kind") != "browser":
+        raise InterchangeError(f"vitals: only a browser result has vitals, kind is "
+                               f"{doc.get('kind')!r}")
+    out = {}
+    for name, v in raw.items():
+        if not _VITAL_NAME.match(str(name)):
+            raise InterchangeError(f"vitals: not a vital's name: {name!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InterchangeError(f"vitals.{name}: expected a non-negative integer, got {v!r}")
+        out[name] = v
+    return out
+
+
+_STEP_KEYS = {"step", "offset_ms", "elapsed_ms", "attempts", "status_code", "ok", "error"}
+
+
+def _steps(doc: dict[str, Any]) -> tuple[StepResult, ...]:
+    """A journey result's ``steps``; errors name the step by index (``steps[2].ok``)."""
+    raw = doc.get("steps")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InterchangeError("steps: expected a list")
+    if doc.get("kind") != "journey":
+        raise InterchangeError(f"steps: only a journey result has steps, kind is "
+                               f"{doc.get('kind')!r}")
+    return tuple(_step(i, st) for i, st in enumerate(raw))
+
+
+def _step(i: int, st: Any) -> StepResult:
+    key = f"steps[{i}]"
+    if not isinstance(st, dict):
+        raise InterchangeError(f"{key}: expected an object")
+    unknown = sorted(set(st) - _STEP_KEYS)
+    if unknown:
+        raise InterchangeError(f"{key}.{unknown[0]}: unknown key")
+    if not isinstance(st.get("step"), str) or not st["step"]:
+        raise InterchangeError(f"{key}.step: required string")
+    if not isinstance(st.get("ok"), bool):
+        raise InterchangeError(f"{key}.ok: expected true or false")
+    try:
+        offset, elapsed = _int(st, "offset_ms", True), _int(st, "elapsed_ms", True)
+        attempts, status = _int(st, "attempts"), _int(st, "status_code")
+        error = _error(st.get("error"))
+    except InterchangeError as e:
+        raise InterchangeError(f"{key}.{e}") from None
+    if st["ok"] == (error is not None):
+        raise InterchangeError(f"{key}.error: a step has an error exactly when ok is false")
+    return StepResult(st["step"], offset or 0, elapsed or 0,
+                      1 if attempts is None else attempts, status, st["ok"], error)
 
 
 def from_interchange(doc: Any, services: dict[str, str] | None = None,
@@ -339,4 +429,6 @@ def from_interchange(doc: Any, services: dict[str, str] | None = None,
         connection=str(doc.get("connection", "cold")),
         duration_us=_int(doc, "duration_us"),
         bound_exceeded_ms=bound,
+        steps=_steps(doc),
+        vitals=_vitals(doc),
     )

@@ -12,7 +12,9 @@ from typing import TypeVar
 
 import slo
 from slaguard.config import Config
-from slaguard.policy import from_config
+from slaguard.config.journey import step_objective_specs
+from slaguard.config.schema import SLO
+from slaguard.policy import duration_ms, from_config, inclusive
 from slaguard.records import (
     CONFIGURED_MAINTENANCE,
     INCIDENT,
@@ -26,8 +28,11 @@ from slaguard.records import (
 from slaguard.store import SQLiteStore
 from slo.calendar import WorkingDayCalendar
 from slo.compensation import IncidentRecord
+from slo.evaluator import windowed_at
 from slo.latency import exceeding_keys
-from slo.model import LatencyObjective, MaintenanceSpec
+from slo.model import BurnAlertSpec, LatencyObjective, MaintenanceSpec, WindowedSpec
+from slo.rolling import Counts, WindowedResult, WindowEvents, WindowPlan, evaluate_windowed, plan
+from slo.steps import StepObjectiveResult, step_objectives
 
 # Results listed per broken latency bound (the rest are counted).
 MAX_LISTED = 50
@@ -49,6 +54,48 @@ def latency_histograms(store: SQLiteStore, objectives: Iterable[LatencyObjective
         for ts, limit in exceeding_keys(objectives)
     }
     return slo.LatencyHistograms(from_ms, to_ms, max_listed, series, exceeding)
+
+
+def windowed_spec(cfg: Config, s: SLO) -> WindowedSpec:
+    """``slos[].objective`` as plain data: its targets are the listed ones, else every
+    target of its services."""
+    o = s.objective
+    assert o is not None
+    wanted = set(s.services or ())
+    targets = tuple(s.targets) if s.targets is not None else tuple(
+        t.name for t in cfg.targets if t.service in wanted)
+    by_target = cfg.target_services
+    window_ms = None if isinstance(o.window, str) else duration_ms(o.window)
+    return WindowedSpec(
+        name=s.name, targets=targets, sli=o.sli, target_percent=o.target, window_ms=window_ms,
+        budgeting=o.budgeting,
+        threshold_ms=None if o.threshold is None else duration_ms(o.threshold),
+        inclusive=o.threshold is not None and inclusive(o.threshold),
+        slice_ms=None if o.timeslice_window is None else duration_ms(o.timeslice_window),
+        slice_target_percent=o.timeslice_target,
+        burn_alerts=tuple(BurnAlertSpec(a.name, a.severity, a.threshold, a.op,
+                                        duration_ms(a.lookback), duration_ms(a.alert_after))
+                          for a in o.burn_alerts),
+        services=tuple(sorted({by_target[t] for t in targets if t in by_target})))
+
+
+def windowed_specs(cfg: Config) -> tuple[WindowedSpec, ...]:
+    return tuple(windowed_spec(cfg, s) for s in cfg.slos if s.objective is not None)
+
+
+def window_events(store: SQLiteStore, spec: WindowedSpec, p: WindowPlan) -> WindowEvents:
+    """What the store counts for one windowed objective's plan: the window's events and
+    each lookback's (occurrences), or the events per slice (timeslices)."""
+    thr, incl = spec.threshold_ms, spec.inclusive
+    if p.slice_ms is None:
+        window = Counts(*store.event_counts(spec.targets, p.start_ms, p.end_ms, thr, incl))
+        return WindowEvents(window, lookbacks={
+            lb.alert: Counts(*store.event_counts(spec.targets, lb.from_ms, p.end_ms, thr, incl))
+            for lb in p.lookbacks})
+    slices = {i: Counts(*c) for i, c in store.event_slices(
+        spec.targets, p.start_ms, p.slice_ms, p.slices_from_ms, p.end_ms, thr, incl).items()}
+    window = sum((c for i, c in slices.items() if i >= 0), Counts())
+    return WindowEvents(window, slices)
 
 
 class Evaluator:
@@ -76,9 +123,11 @@ class Evaluator:
         policy = from_config(cfg)
         configured, rejected = usable_maintenance(policy.maintenance, CONFIGURED_MAINTENANCE)
         self.guard.update(CONFIGURED_MAINTENANCE, "", rejected)
-        self.policy = dataclasses.replace(policy, maintenance=tuple(configured))
+        self.policy = dataclasses.replace(policy, maintenance=tuple(configured),
+                                          windowed=policy.windowed or windowed_specs(cfg))
         self._latency_targets = sorted({t for o in self.policy.latency for t in o.targets})
         self._freshness_targets = sorted({t for o in self.policy.freshness for t in o.targets})
+        self._step_specs = step_objective_specs(cfg.targets)
 
     def rejected(self) -> list[Rejected]:
         """The records left out of evaluation now."""
@@ -124,6 +173,21 @@ class Evaluator:
                 ) -> slo.LatencyHistograms:
         return latency_histograms(self.store, self.policy.latency, from_ms, to_ms, max_listed)
 
+    def objectives(self, at_ms: int) -> tuple[WindowedResult, ...]:
+        """Every windowed objective (``slos[].objective``) at ``at_ms``."""
+        out = []
+        for spec in self.policy.windowed:
+            p = plan(spec, at_ms, self.policy.timezone)
+            out.append(evaluate_windowed(spec, p, window_events(self.store, spec, p)))
+        return tuple(out)
+
+    def steps(self, from_ms: int, to_ms: int) -> tuple[StepObjectiveResult, ...]:
+        """Every journey step objective over the runs in [from, to)."""
+        if not self._step_specs:
+            return ()
+        rows = self.store.step_elapsed({j for j, *_ in self._step_specs}, from_ms, to_ms)
+        return tuple(step_objectives(self._step_specs, rows, MAX_LISTED))
+
     def report(self, period: slo.Period, now_ms: int,
                services: Collection[str] | None = None, burn: bool | None = None) -> slo.Report:
         lo, hi = slo.runs_window(period, now_ms)
@@ -137,6 +201,8 @@ class Evaluator:
         return slo.build_report(policy, period, now_ms, series, calendar=self.calendar,
                                 latency=latency, services=services, burn=burn,
                                 max_listed=MAX_LISTED, incidents=self.all_incidents(period),
+                                objectives=self.objectives(windowed_at(period, now_ms)),
+                                steps=self.steps(period.start_ms, until),
                                 freshness=[slo.FreshnessSample(ts, rp, t, loc)
                                            for t, loc, ts, rp in freshness])
 

@@ -41,6 +41,9 @@ INT64_MAX = 2**63 - 1  # SQLite's INTEGER
 # INT64_MAX, and a probe lasting more than a day is a unit mistake, not a probe.
 _MAXIMA = {"duration_ms": DAY_MS, "bound_exceeded_ms": DAY_MS, "duration_us": DAY_MS * 1000,
            "status_code": 999, "bytes": INT64_MAX, "cert_expiry": INT64_MAX}
+# A journey step's figures (``steps[i].…``): inside a run of at most a day.
+_STEP_MAXIMA = {"offset_ms": DAY_MS, "elapsed_ms": DAY_MS, "attempts": DAY_MS,
+                "status_code": 999}
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ def short(message: str) -> str:
 def _in_range(r: ProbeResult) -> ProbeResult:
     fields = [(key, getattr(r, key), top) for key, top in _MAXIMA.items()]
     fields += [(f"phases_ms.{k}", v, DAY_MS) for k, v in r.phases_ms.items()]
+    fields += [(f"steps[{i}].{key}", getattr(st, key), top) for i, st in enumerate(r.steps)
+               for key, top in _STEP_MAXIMA.items()]
+    fields += [(f"vitals.{k}", v, INT64_MAX) for k, v in r.vitals.items()]
     for key, value, top in fields:
         if value is not None and value > top:
             raise InterchangeError(f"{key}: {value} is more than the largest allowed, {top}")

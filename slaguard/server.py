@@ -36,6 +36,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 import slo
+from capacity.windows import RunWindow, flag_results
 from exporters.exposition import accepts_gzip, compress, render
 from slaguard.access import Principals, principal, protect
 from slaguard.domain import to_interchange
@@ -68,6 +69,9 @@ class ServerDeps:
     trouble: Callable[[], str | None] = lambda: None
     # Whom each bearer token names (slaguard.access); none: only public routes answer.
     principals: Principals = field(default_factory=lambda: Principals(()))
+    # The capacity runs (load tests) between two instants: results taken during one
+    # are flagged ``capacity_run`` (they still count; customers saw them).
+    capacity_windows: Callable[[int, int], list[RunWindow]] = lambda frm, to: []
 
 
 DEPS: web.AppKey[ServerDeps] = web.AppKey("deps", ServerDeps)
@@ -114,9 +118,17 @@ async def results(request: web.Request) -> web.Response:
         raise error(web.HTTPBadRequest, "to: must be after from")
     limit = min(limit or MAX_RESULTS, MAX_RESULTS)
     rows = await asyncio.to_thread(deps.store.results, target, frm, to, location, limit + 1)
-    truncated = len(rows) > limit
+    truncated, rows = len(rows) > limit, rows[:limit]
+    docs = [to_interchange(r) for r in rows]
+    if rows:
+        windows = await asyncio.to_thread(deps.capacity_windows, rows[0].ts_ms,
+                                          rows[-1].ts_ms + 1)
+        for d, (_, run) in zip(docs, flag_results(rows, windows, lambda r: r.ts_ms),
+                               strict=True):
+            if run is not None:
+                d["capacity_run"] = run
     return web.json_response({
-        "results": [to_interchange(r) for r in rows[:limit]],
+        "results": docs,
         "truncated": truncated,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }, dumps=dumps)

@@ -42,6 +42,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from probes import close_connectors
+from probes.browser import close_browser
 from slaguard.domain import ProbeResult
 from slaguard.errors import SlaguardError
 from slaguard.scheduler import ProbeObserver, ProbeScheduler
@@ -159,6 +160,7 @@ async def serve(sock: socket.socket, make_schedulers: MakeSchedulers, schedule: 
         out.flush()
         for s in schedulers.values():
             await close_connectors(s.ctx)
+            await close_browser(s.ctx)  # no Chromium outlives its worker
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()

@@ -38,7 +38,9 @@ from slo.recovery import (
     recovery_points,
 )
 from slo.report import LocationSummary, Report, ServiceReport, TargetSummary
+from slo.rolling import WindowedResult, windowed_from_results
 from slo.runs import runs_from_results
+from slo.steps import StepObjectiveResult
 from slo.timeline import SeriesRuns, ServiceTimeline, build_service_timeline
 
 # How far before a period's start the store should fetch runs: the longest burn
@@ -115,6 +117,8 @@ def build_report(
     burn: bool | None = None,
     max_listed: int = 50,
     incidents: Iterable[tuple[IncidentRecord, str]] | None = None,
+    objectives: Iterable[WindowedResult] = (),
+    steps: Iterable[StepObjectiveResult] = (),
 ) -> Report:
     """Evaluate ``period`` up to ``now_ms``.
 
@@ -126,7 +130,11 @@ def build_report(
     (default: only while the period is open).  ``services`` limits the
     availability section; latency, RPO and RTO always cover every objective.
     ``incidents``: (incident, source) pairs, live and imported; those opened in the
-    period get the incidents section (None: no section).
+    period get the incidents section (None: no section).  ``objectives``: the
+    windowed objectives, evaluated by ``slo.rolling`` at ``period.until(now_ms)``
+    (:func:`windowed_at` says when) from what the store counted.  ``steps``: the
+    journeys' step objectives over the period (``slo.steps``, from the store's
+    ``step_elapsed``).
     """
     cal = calendar if calendar is not None else make_calendar(policy.rules.calendar)
     series = list(series)
@@ -153,7 +161,16 @@ def build_report(
         incidents=None if incidents is None else evaluate_incidents(
             incidents, policy.incident_standards, lo, hi, now_ms),
         backups=tuple(backup_status(k, fresh, lo, hi, hi) for k in policy.backup_kinds),
+        objectives=tuple(objectives),
+        steps=tuple(steps),
     )
+
+
+def windowed_at(period: Period, now_ms: int) -> int:
+    """The instant a report evaluates its windowed objectives at: the end of what it
+    evaluates (``now`` in the current month, the month's end for a closed one), so a
+    past month's report shows the windows that ended with it."""
+    return period.until(now_ms)
 
 
 def month_report(
@@ -202,9 +219,12 @@ def report_from_results(
 ) -> Report:
     """Convenience path from raw results: runs, latency and freshness samples are derived."""
     rs = list(results)
+    at = windowed_at(period, now_ms)
     return build_report(policy, period, now_ms, series_runs_from_results(policy, rs),
                         calendar=calendar, latency=latency_series_from_results(rs),
-                        freshness=freshness_from_results(rs), services=services, burn=burn)
+                        freshness=freshness_from_results(rs), services=services, burn=burn,
+                        objectives=[windowed_from_results(w, at, policy.timezone, rs)
+                                    for w in policy.windowed])
 
 
 def service_burn(policy: Policy, service: str, now_ms: int, series: Iterable[SeriesRuns], *,

@@ -198,6 +198,8 @@ class Policy:
     # Incident clocks per priority (incidents.priorities): the report's incidents section.
     incident_standards: tuple[PriorityStandard, ...] = ()
     backup_kinds: tuple[BackupKindSpec, ...] = ()
+    # slos[].objective: windowed objectives beside the month (slo.rolling).
+    windowed: tuple[WindowedSpec, ...] = ()
 
     def service(self, name: str) -> ServiceSpec:
         for s in self.services:
@@ -213,3 +215,79 @@ class Policy:
 
     def interval_ms(self, target: str) -> int:
         return self.target(target).interval_ms
+
+
+# -- windowed objectives (slos[].objective; evaluated by slo.rolling) -----------------
+
+Sli = Literal["availability", "latency"]
+Budgeting = Literal["occurrences", "timeslices", "ratio_timeslices"]
+BurnOp = Literal["gt", "gte", "lt", "lte"]
+
+
+@dataclass(frozen=True, slots=True)
+class BurnAlertSpec:
+    """An objective's burn-rate alert: firing while ``burn rate <op> threshold`` has
+    held for ``alert_after_ms`` (OpenSLO AlertCondition kind burnrate)."""
+
+    name: str
+    severity: str  # "page" or "ticket"
+    threshold: Decimal
+    op: BurnOp
+    lookback_ms: int
+    alert_after_ms: int = 0
+
+    def holds(self, burn_rate: Fraction) -> bool:
+        t = Fraction(self.threshold)
+        return {"gt": burn_rate > t, "gte": burn_rate >= t,
+                "lt": burn_rate < t, "lte": burn_rate <= t}[self.op]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowedSpec:
+    """One SLO's windowed objective, as plain data.  ``window_ms`` None: the calendar
+    month (in the policy's time zone); ``slice_ms``: the timeslice length (timeslices
+    and ratio_timeslices); ``slice_target_percent``: timeslices only."""
+
+    name: str  # the SLO's name
+    targets: tuple[str, ...]
+    sli: Sli
+    target_percent: Decimal
+    window_ms: int | None
+    budgeting: Budgeting = "occurrences"
+    threshold_ms: int | None = None  # latency only
+    inclusive: bool = False  # the latency threshold is met at its limit too ("<=")
+    slice_ms: int | None = None
+    slice_target_percent: Decimal | None = None
+    burn_alerts: tuple[BurnAlertSpec, ...] = ()
+    services: tuple[str, ...] = ()  # the targets' services (labels, incidents)
+
+    def __post_init__(self) -> None:
+        if (self.sli == "latency") != (self.threshold_ms is not None):
+            raise ValueError(f"{self.name}: a threshold is for sli latency only, and needed there")
+        if (self.budgeting == "occurrences") != (self.slice_ms is None):
+            raise ValueError(f"{self.name}: slice_ms is for timeslice budgeting only")
+        if (self.budgeting == "timeslices") != (self.slice_target_percent is not None):
+            raise ValueError(f"{self.name}: slice_target_percent is for timeslices only")
+
+    @property
+    def target(self) -> Fraction:
+        return Fraction(self.target_percent) / 100
+
+    @property
+    def budget_ratio(self) -> Fraction:
+        """1 − target, exactly."""
+        return 1 - self.target
+
+    @property
+    def window_label(self) -> str:
+        """``28d``, ``1h`` … or ``1M`` (the calendar month): the ``window`` label of
+        the gauges."""
+        return "1M" if self.window_ms is None else duration_label(self.window_ms)
+
+
+def duration_label(ms: int) -> str:
+    """``28d``, ``6h``, ``90m``: the largest of d, h, m, s that divides ``ms``."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"

@@ -19,7 +19,7 @@ from slo.fmt import fraction_text, number, percent_down, percent_text
 from slo.incidents import ClockResult, IncidentsReport, IncidentTimes, PriorityFigures
 from slo.latency import BoundResult, LatencyResult, LatencySample
 from slo.maintenance import MaintenanceAssessment
-from slo.model import ServiceSpec
+from slo.model import ServiceSpec, comparison
 from slo.periods import Period, rfc3339
 from slo.recovery import (
     BackupStatus,
@@ -30,6 +30,8 @@ from slo.recovery import (
     RtoResult,
     data_loss_at,
 )
+from slo.rolling import BurnAlertResult, WindowedResult
+from slo.steps import StepObjectiveResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,11 @@ class Report:
     incidents: IncidentsReport | None = None
     # Each backup kind on its schedule at the end of the evaluated span.
     backups: tuple[BackupStatus, ...] = ()
+    # slos[].objective: each windowed objective at the end of the evaluated span
+    # (slo.rolling), beside the month; more sections join the same way.
+    objectives: tuple[WindowedResult, ...] = ()
+    # Journeys' step objectives ("100 pages < 10 min"), over the period's runs.
+    steps: tuple[StepObjectiveResult, ...] = ()
 
     def service(self, name: str) -> ServiceReport:
         for s in self.services:
@@ -117,6 +124,8 @@ class _Json:
             "incidents": None if r.incidents is None else self.incidents(r.incidents),
             "backups": [self.backup(b) for b in r.backups],
             "rpo_risk": [f"{b.spec.target}: {b.status}" for b in r.backups if b.rpo_risk],
+            "objectives": [self.objective(x) for x in r.objectives],
+            "steps": [self.step(x) for x in r.steps],
         }
 
     def data_loss(self, at_ms: int, points: tuple[RecoveryPoint, ...]) -> dict[str, Any] | None:
@@ -283,3 +292,43 @@ class _Json:
                 "last_seen": self.ts(b.seen_ms), "age_ms": b.age_ms, "due": self.ts(b.due_ms),
                 "missed_after": self.ts(b.deadline_ms), "status": b.status,
                 "rpo_risk": b.rpo_risk, "late_probes": b.late_samples}
+
+    def objective(self, x: WindowedResult) -> dict[str, Any]:
+        s = x.spec
+        return {
+            "name": s.name, "sli": s.sli, "targets": list(s.targets),
+            "services": list(s.services),
+            "threshold": None if s.threshold_ms is None else
+            f"{comparison(s.inclusive)} {s.threshold_ms} ms",
+            "target": percent_text(s.target_percent), "window": s.window_label,
+            "budgeting": s.budgeting, "timeslice_window_ms": s.slice_ms,
+            "timeslice_target": None if s.slice_target_percent is None
+            else percent_text(s.slice_target_percent),
+            "start": self.ts(x.start_ms), "end": self.ts(x.end_ms),
+            "events": x.events.total, "good_events": x.events.good,
+            "slices": None if s.slice_ms is None else x.units,
+            "ratio": _opt(x.ratio), "ratio_percent": _opt(x.ratio, percent_down),
+            "met": x.met,
+            "budget": {"allowed": number(x.allowed), "bad": number(x.bad),
+                       "remaining": number(x.remaining), "consumed": _opt(x.consumed),
+                       "remaining_ratio": _opt(x.remaining_ratio)},
+            "burn_alerts": [self.objective_burn(b) for b in x.burn],
+        }
+
+    def step(self, x: StepObjectiveResult) -> dict[str, Any]:
+        return {
+            "journey": x.journey, "step": x.step,
+            "bound": f"{comparison(x.inclusive)} {x.bound_ms} ms",
+            "runs": x.runs, "met": x.met, "breached": x.breached,
+            "not_judged": x.not_judged, "worst_ms": x.worst_ms, "compliant": x.compliant,
+            "breaches": [{"ts": self.ts(b.ts_ms), "location": b.location,
+                          "elapsed_ms": b.elapsed_ms, "step_ok": b.ok} for b in x.breaches],
+        }
+
+    def objective_burn(self, b: BurnAlertResult) -> dict[str, Any]:
+        a = b.spec
+        return {"name": a.name, "severity": a.severity, "op": a.op,
+                "threshold": number(a.threshold), "lookback_ms": a.lookback_ms,
+                "alert_after_ms": a.alert_after_ms, "from": self.ts(b.from_ms),
+                "counted": b.units, "bad_ratio": _opt(b.bad_ratio),
+                "burn_rate": _opt(b.burn_rate), "holds": b.holds}

@@ -20,6 +20,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal, Protocol
 
+from slaguard.domain import evidence_path
 from slo.availability import Outage
 from slo.compensation import (
     CompensationPolicy,
@@ -41,6 +42,7 @@ from slo.compensation import (
 from slo.fmt import fraction_text, number, percent_down, percent_text
 from slo.incidents import clock_result
 from slo.maintenance import MaintenanceAssessment
+from slo.model import comparison
 from slo.periods import Period, local_date, rfc3339
 from slo.report import Report, ServiceReport, TargetSummary
 
@@ -104,6 +106,9 @@ class Statement:
     settlement: Settlement
     claim: Claim
     reviews: tuple[str, ...]
+    # Browser targets: their failed checks kept a screenshot and a trace, which each
+    # outage of theirs links (``evidence``).
+    evidence_targets: frozenset[str] = frozenset()
 
     @property
     def complete(self) -> bool:
@@ -119,7 +124,7 @@ class Statement:
 
     def content(self) -> dict[str, Any]:
         """The statement's dictionary without ``hash``: what the hash covers."""
-        return _Doc(self.period.timezone).statement(self)
+        return _Doc(self.period.timezone, self.evidence_targets).statement(self)
 
     @property
     def hash(self) -> str:
@@ -205,7 +210,8 @@ def _ongoing_reviews(services: Iterable[ServiceStatement], complete: bool) -> li
 
 
 def build_statement(report: Report, customer: CustomerTerms, policy: CompensationPolicy,
-                    incidents: Iterable[IncidentRecord], now_ms: int) -> Statement:
+                    incidents: Iterable[IncidentRecord], now_ms: int,
+                    evidence_targets: Iterable[str] = ()) -> Statement:
     """The statement of ``customer`` for ``report.period``.
 
     ``report`` must cover the customer's services; ``incidents`` may be every
@@ -236,6 +242,7 @@ def build_statement(report: Report, customer: CustomerTerms, policy: Compensatio
         settlement=_settlement(policy, credits.total, customer.monthly_fee, days),
         claim=_claim(period, now_ms, credits.total, policy.claim_window_days),
         reviews=tuple(reviews),
+        evidence_targets=frozenset(evidence_targets),
     )
 
 
@@ -269,6 +276,11 @@ def objectives(report: Report) -> list[dict[str, Any]]:
                     "value": _seconds_text(worst),
                     "met": None if t.pending and t.compliant else t.compliant,
                     "count": len(t.outages)})
+    for j in report.steps:  # journeys' step objectives ("100 pages < 10 min")
+        out.append({"kind": "step", "slo": f"{j.journey}/{j.step}", "bound": "elapsed",
+                    "comparison": f"{comparison(j.inclusive)} {j.bound_ms} ms",
+                    "inclusive": j.inclusive, "value": _seconds_text(j.worst_ms),
+                    "met": None if j.runs == 0 else j.compliant, "count": j.runs})
     return out
 
 
@@ -279,6 +291,7 @@ def _minutes(seconds: int) -> str:
 @dataclass(frozen=True, slots=True)
 class _Doc:
     tz: str
+    evidence: frozenset[str] = frozenset()
 
     def ts(self, ms: int | None) -> str | None:
         return None if ms is None else rfc3339(ms, self.tz)
@@ -364,9 +377,14 @@ class _Doc:
         }
 
     def outage(self, o: Outage) -> dict[str, Any]:
-        return {"start": self.ts(o.start_ms), "end": self.ts(o.end_ms), "seconds": o.seconds,
-                "duration": duration_text(o.seconds), "targets": list(o.targets),
-                "locations": list(o.locations), "cause": o.cause, "ongoing": o.ongoing}
+        doc = {"start": self.ts(o.start_ms), "end": self.ts(o.end_ms), "seconds": o.seconds,
+               "duration": duration_text(o.seconds), "targets": list(o.targets),
+               "locations": list(o.locations), "cause": o.cause, "ongoing": o.ongoing}
+        evidence = [evidence_path(t, o.start_ms, o.end_ms) for t in o.targets
+                    if t in self.evidence]
+        if evidence:  # the API paths (staff read) of the screenshots and traces
+            doc["evidence"] = evidence
+        return doc
 
     def maintenance(self, m: MaintenanceAssessment) -> dict[str, Any]:
         w = m.window

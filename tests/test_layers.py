@@ -6,8 +6,8 @@ Layers, bottom up (README "Layout"):
 * the core of ``slaguard`` (everything but the runtime below): contracts, config,
   the record, evaluation; imports only itself and ``slo``.
 * the capabilities — ``probes``, ``exporters``, ``alerting``, ``compensation``,
-  ``grafana``, ``demo``, ``openslo``, ``capacity``: import the core, ``slo`` and each other's public modules
-  (never a ``_private`` one), and never the runtime.
+  ``grafana``, ``demo``, ``openslo``, ``capacity``: import the core, ``slo`` and each
+  other's public modules (never a ``_private`` one), and never the runtime.
 * the runtime of ``slaguard``: scheduling and workers, the server and status page,
   ``slaguard.app`` (the one composition root) and ``slaguard.cli``.  Only the CLI
   imports ``slaguard.app``.

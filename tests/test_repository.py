@@ -58,7 +58,7 @@ def test_check_config_accepts_the_example_with_no_environment(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     _without_slaguard_env(monkeypatch)
     assert main(["check-config", "-c", str(EXAMPLE_CONFIG)]) == 0
-    assert "ok (8 targets, 3 services, 1 customers)" in capsys.readouterr().out
+    assert "ok (10 targets, 3 services, 1 customers)" in capsys.readouterr().out
 
 
 def test_example_loads_without_warnings_and_with_secrets_off() -> None:

@@ -53,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from probes import PROBES, close_connectors, warm_up
     from probes.base import ProbeContext
+    from probes.browser import close_browser
     from slaguard.domain import Outcome, ProbeResult, to_json_line
 
     cfg = load(args.config)
@@ -71,6 +72,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
             return await PROBES[target.kind](target, ctx)
         finally:
             await close_connectors(ctx)
+            await close_browser(ctx)
 
     result = eventloop.run(once())
     print(to_json_line(result))
@@ -95,9 +97,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from capacity.report import render_capacity_table
     from exporters.report_table import render
     from probes.base import wall_ms
     from slaguard.app import evaluator_for
+    from slaguard.cli.capacity import add_capacity
     from slaguard.cli.support import render_support_table, support_section
 
     cfg = load(args.config)
@@ -114,8 +118,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     doc = report.to_dict()
     doc["support"] = support_section(cfg, month, wall_ms())
+    add_capacity(doc, cfg, month)  # the month's runs; outages under a load test flagged
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.format == "json"
-          else render(doc) + "\n" + render_support_table(doc["support"]),
+          else render(doc) + "\n" + render_support_table(doc["support"]) + "\n"
+          + render_capacity_table(doc["capacity"]),
           end="\n" if args.format == "json" else "")
     return EXIT_OK
 
@@ -196,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     from slaguard.cli.capacity import add_capacity_parser
     from slaguard.cli.demo import cmd_demo
     from slaguard.cli.incidents import add_incidents_arguments, cmd_incidents
+    from slaguard.cli.openslo import add_openslo_parser
     from slaguard.cli.statements import (
         add_claim_arguments,
         add_generate_arguments,
@@ -204,7 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_generate_statements,
         cmd_statement,
     )
-    from slaguard.cli.openslo import add_openslo_parser
     from slaguard.cli.support import add_import_support_arguments, cmd_import_support
 
     p = argparse.ArgumentParser(prog="slaguard", description=__doc__)
@@ -274,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop after this many seconds (default: run until Ctrl-C)")
     sp.add_argument("--speed", type=float, default=1.0,
                     help="compress the fault script by this factor (tests use > 1)")
+    sp.add_argument("--capacity", metavar="JOB", choices=("within-capacity", "past-the-knee"),
+                    help="also run this capacity job against the platform and print its verdict")
     return p
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from slaguard.config.capacity import capacity_errors
 from slaguard.config.schema import (
     Config,
     FreshnessTarget,
@@ -102,9 +103,10 @@ def _slos(cfg: Config) -> Iterator[str]:
     target_names = [t.name for t in cfg.targets]
     yield from _duplicates("slos", [s.name for s in cfg.slos], "name", "SLO name")
     for i, s in enumerate(cfg.slos):
-        objectives = [x for x in (s.latency, s.freshness, s.restore_within) if x is not None]
+        objectives = [x for x in (s.latency, s.freshness, s.restore_within, s.objective)
+                      if x is not None]
         if len(objectives) != 1:
-            yield f"slos[{i}]: set exactly one of latency, freshness, restore_within"
+            yield f"slos[{i}]: set exactly one of latency, freshness, restore_within, objective"
         if s.targets is None and s.services is None:
             yield f"slos[{i}]: set targets or services"
         yield from _unknown(f"slos[{i}].targets", s.targets or [], target_names, "target")
@@ -253,10 +255,23 @@ METRIC_FAMILIES = frozenset({
     "slaguard_slo_incident_mttr_seconds", "slaguard_slo_incidents_late",
     "slaguard_slo_backup_age_seconds", "slaguard_slo_backup_max_age_seconds",
     "slaguard_slo_backup_missed",
+    # SloCollector: windowed objectives (slos[].objective)
+    "slaguard_slo_window_ratio", "slaguard_slo_window_objective_ratio",
+    "slaguard_slo_window_error_budget_remaining_ratio", "slaguard_slo_window_burn_rate",
+    "slaguard_slo_window_burn_alert_condition",
     # IncidentCollector, StoreCollector
     "slaguard_incidents_open", "slaguard_incident_mtta_seconds", "slaguard_incident_mttr_seconds",
     "slaguard_incident_response_breaches_total", "slaguard_store_uncommitted_results",
     "slaguard_store_dropped_results_total", "slaguard_store_commit_failing",
+    # exporters.journey_metrics: per journey × location, and per step
+    # exporters.browser_metrics (FAMILIES)
+    "probe_browser_web_vital_ttfb", "probe_browser_web_vital_fcp",
+    "probe_browser_web_vital_lcp", "probe_browser_web_vital_cls", "probe_browser_data_received",
+    "slaguard_browser_page_load_seconds", "slaguard_browser_dom_content_loaded_seconds",
+    "slaguard_browser_requests", "slaguard_browser_failed_requests",
+    "probe_journey_success", "probe_journey_duration_seconds",
+    "probe_journey_step_duration_seconds", "probe_journey_step_success",
+    "probe_journey_step_attempts",
     # exporters.support_metrics
     "slaguard_support_checks", "slaguard_support_compliance_ratio",
     "slaguard_support_customer_checks", "slaguard_support_customer_compliance_ratio",
@@ -268,6 +283,11 @@ METRIC_FAMILIES = frozenset({
     "slaguard_evaluation_failures_total", "slaguard_evaluation_last_success_timestamp_seconds",
     "slaguard_outbox_pending_notifications", "slaguard_outbox_oldest_pending_age_seconds",
     "slaguard_build_info", "slaguard_heartbeat_up", "slaguard_heartbeat_pings_total",
+    # exporters.capacity_metrics: each capacity job's latest run
+    "slaguard_capacity_running", "slaguard_capacity_last_run_timestamp_seconds",
+    "slaguard_capacity_peak_users", "slaguard_capacity_error_ratio",
+    "slaguard_capacity_endpoint_p95_seconds", "slaguard_capacity_endpoint_p95_threshold_seconds",
+    "slaguard_capacity_endpoint_mean_seconds",
 })
 
 
@@ -283,7 +303,7 @@ def _metric_families(cfg: Config) -> Iterator[str]:
 
 CHECKS: tuple[Check, ...] = (
     _timezone, _scheduling, _locations, _targets, _backups, _slos, _maintenance, _incidents,
-    _compensation, _tokens, _channels, _metric_families,
+    _compensation, _tokens, _channels, _metric_families, capacity_errors,
 )
 
 

@@ -1,6 +1,16 @@
 """The results store's tables, their version, and the migrations from the previous ones.
 
-Version 3 (this one) against version 2:
+Version 4 (this one) against version 3:
+
+* ``journey_steps`` is new: one row per step of a journey run (``kind: journey``),
+  keyed by its result (series, ts) and the step's position, in the run's own
+  clock (``offset_ms``, ``elapsed_ms``).  Nothing stored before changes: the
+  migration only creates the table (no journey was recorded before);
+* ``browser_vitals`` is new: a browser check's page figures (``ProbeResult.vitals``:
+  TTFB, FCP, LCP, CLS × 1000, DOMContentLoaded, load, bytes, requests, failed
+  requests), one integer row per name beside its result row.
+
+Version 3 against version 2:
 
 * ``results.bound_exceeded_ms`` is new: the performance bound (``max_duration``)
   a *successful* result took longer than.  Until version 2 such a result was
@@ -21,8 +31,8 @@ Version 2 against version 1:
   per (series, UTC day it has left) the sum of its hours' histograms, kept in
   the transaction that adds the results (see ``slaguard.store.histograms``).
 
-A version 1 or 2 store is migrated when it is opened, in one transaction: either
-the whole store is at version 3 afterwards or it is left as it was.
+A version 1, 2 or 3 store is migrated when it is opened, in one transaction: either
+the whole store is at version 4 afterwards or it is left as it was.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from slaguard.domain import PHASES, Outcome
 from slaguard.errors import StoreError
 from slaguard.store import histograms
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 # How ``results.outcome`` and ``runs.outcome`` store an outcome.
 OUTCOME_CODE = {Outcome.SUCCESS: 0, Outcome.FAILURE: 1, Outcome.UNKNOWN: 2}
@@ -98,6 +108,32 @@ LATENCY_DAYS = """CREATE TABLE IF NOT EXISTS latency_days (
     PRIMARY KEY (series_id, day_ms)
 ) WITHOUT ROWID"""
 
+# A journey run's steps, in order (``seq``), beside its result row.
+JOURNEY_STEPS = """CREATE TABLE IF NOT EXISTS journey_steps (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    ts_ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    offset_ms INTEGER NOT NULL,
+    elapsed_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    status_code INTEGER,
+    ok INTEGER NOT NULL,
+    error_class TEXT,
+    error_message TEXT,
+    PRIMARY KEY (series_id, ts_ms, seq)
+) WITHOUT ROWID"""
+STEP_COLUMNS = 11
+
+# A browser check's page figures by name (``ProbeResult.vitals``), beside its result.
+BROWSER_VITALS = """CREATE TABLE IF NOT EXISTS browser_vitals (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    ts_ms INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (series_id, ts_ms, name)
+) WITHOUT ROWID"""
+
 STATEMENTS = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     SERIES,
@@ -110,6 +146,8 @@ STATEMENTS = (
     "CREATE INDEX IF NOT EXISTS latency_hours_by_max ON latency_hours "
     "(series_id, hour_ms, max_ms)",
     LATENCY_DAYS,
+    JOURNEY_STEPS,
+    BROWSER_VITALS,
 )
 
 
@@ -124,9 +162,11 @@ def ensure(db: sqlite3.Connection, path: str) -> None:
             _migrate_from_1(db)
         elif row is not None and row[0] == "2":
             _migrate_from_2(db)
-        elif row is not None and row[0] != SCHEMA_VERSION:
+        elif row is not None and row[0] not in ("3", SCHEMA_VERSION):
             raise StoreError(f"{path}: store schema {row[0]}, this slaguard reads "
-                             f"{SCHEMA_VERSION} (and migrates 1 and 2)")
+                             f"{SCHEMA_VERSION} (and migrates 1, 2 and 3)")
+        # From 3 (and so from 1 and 2, which end at 3's tables): the statements below
+        # create journey_steps and browser_vitals, the only differences.
         for statement in STATEMENTS:
             db.execute(statement)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))

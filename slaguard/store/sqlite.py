@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from slaguard.domain import PHASES, ErrorClass, ProbeError, ProbeResult
+from slaguard.domain import PHASES, ErrorClass, ProbeError, ProbeResult, StepResult
 from slaguard.store import histograms, schema
 from slaguard.store.db import connect
 from slaguard.store.writer import AddStats, TxWriter
@@ -57,6 +57,33 @@ _RESULT_COLUMNS = ("s.target, s.service, s.location, s.kind, r.ts_ms, r.outcome,
                    + ", r.cert_expiry, r.recovery_point_ms, r.connection, r.bound_exceeded_ms")
 
 Histogram = tuple[NDArray[np.int64], NDArray[np.int64]]
+StepRow = tuple[int, str, str, int, bool]  # ts_ms, location, step, elapsed_ms, ok
+
+
+def _with_steps(db: sqlite3.Connection, results: list[ProbeResult]) -> list[ProbeResult]:
+    """Journey results with their ``steps``, browser checks with their ``vitals``, read
+    back (other kinds have neither)."""
+    return [_steps_of(db, r) if r.kind == "journey" else
+            _vitals_of(db, r) if r.kind == "browser" else r for r in results]
+
+
+def _vitals_of(db: sqlite3.Connection, r: ProbeResult) -> ProbeResult:
+    rows = db.execute(
+        "SELECT v.name, v.value FROM browser_vitals v JOIN series s ON s.id = v.series_id "
+        "WHERE s.target=? AND s.location=? AND v.ts_ms=?", (r.target, r.location, r.ts_ms))
+    return r.with_(vitals=dict(rows.fetchall()))
+
+
+def _steps_of(db: sqlite3.Connection, r: ProbeResult) -> ProbeResult:
+    rows = db.execute(
+        "SELECT j.step, j.offset_ms, j.elapsed_ms, j.attempts, j.status_code, j.ok, "
+        "j.error_class, j.error_message FROM journey_steps j JOIN series s ON s.id = "
+        "j.series_id WHERE s.target=? AND s.location=? AND j.ts_ms=? ORDER BY j.seq",
+        (r.target, r.location, r.ts_ms)).fetchall()
+    return r.with_(steps=tuple(
+        StepResult(step, offset, elapsed, attempts, status, bool(ok),
+                   ProbeError(ErrorClass(ecls), emsg or "") if ecls else None)
+        for step, offset, elapsed, attempts, status, ok, ecls, emsg in rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +255,8 @@ class SQLiteStore:
         sql += " ORDER BY r.ts_ms, s.target, s.location"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._result(row) for row in self._reader().execute(sql, args)]
+        db = self._reader()
+        return _with_steps(db, [self._result(row) for row in db.execute(sql, args)])
 
     @staticmethod
     def _filters(target: str | None, location: str | None) -> tuple[list[str], list[object]]:
@@ -364,7 +392,99 @@ class SQLiteStore:
                 "ORDER BY r.ts_ms DESC LIMIT 1", (info.id,)).fetchone()
             if row:
                 out.append(self._result(row))
+        return _with_steps(db, out)
+
+    def step_elapsed(self, targets: Iterable[str], from_ms: int, to_ms: int
+                     ) -> dict[str, list[StepRow]]:
+        """Per journey target, its runs' steps in [from, to) as (ts_ms, location, step,
+        elapsed_ms, ok), by ts: what step objectives (slo.steps) are judged on."""
+        db = self._reader()
+        out: dict[str, list[StepRow]] = {}
+        for info in self._selected(targets):
+            if info.kind != "journey":
+                continue
+            out.setdefault(info.target, []).extend(
+                (ts, info.location, step, elapsed, bool(ok)) for ts, step, elapsed, ok in
+                db.execute("SELECT ts_ms, step, elapsed_ms, ok FROM journey_steps WHERE "
+                           "series_id=? AND ts_ms>=? AND ts_ms<? ORDER BY ts_ms, seq",
+                           (info.id, from_ms, to_ms)))
+        for rows in out.values():
+            rows.sort(key=itemgetter(0, 1))
         return out
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    # -- windowed objectives (slo.rolling): counted events, never raw rows in Python ------
+
+    def event_counts(self, targets: Iterable[str], from_ms: int, to_ms: int,
+                     threshold_ms: int | None = None, inclusive: bool = False
+                     ) -> tuple[int, int]:
+        """(events, good events) of ``targets``' results in [from, to), every location:
+        an event is a success or a failure (``unknown`` is none); good is a success,
+        with ``threshold_ms`` one faster than it (``inclusive``: at it too).
+
+        Successes and their durations come from the latency histograms (whole UTC
+        days, then hours, raw rows only at the edges), failures from the runs: a
+        failure run inside [from, to) counts whole, one crossing an edge is counted in
+        the raw rows of its part inside.  A 30-day window of a 30 s series so reads ~30
+        day histograms and a handful of runs, not 86 400 rows."""
+        db = self._reader()
+        total = good = 0
+        for info in self._selected(targets):
+            values, counts = _histogram(db, info.id, from_ms, to_ms)
+            total += int(counts.sum())
+            if threshold_ms is None:
+                good += int(counts.sum())
+            else:
+                fast = values <= threshold_ms if inclusive else values < threshold_ms
+                good += int(counts[fast].sum())
+            total += _failures(db, info.id, from_ms, to_ms)
+        return total, good
+
+    def event_slices(self, targets: Iterable[str], origin_ms: int, slice_ms: int,
+                     from_ms: int, to_ms: int, threshold_ms: int | None = None,
+                     inclusive: bool = False) -> dict[int, tuple[int, int]]:
+        """Per slice index (slice ``i`` is [origin + i × slice, origin + (i + 1) × slice))
+        the (events, good events) of ``targets``' results in [from, to), counted as
+        :meth:`event_counts` counts them; slices without events are absent.
+
+        SQLite groups the raw rows itself and returns one row per slice: the rows are
+        scanned (in C, along the (series, ts) key) but never come to Python.  Slices
+        aligned to a rolling window's start do not fall on UTC hours, which is why the
+        histograms cannot serve here."""
+        ids = [info.id for info in self._selected(targets)]
+        if not ids or from_ms >= to_ms:
+            return {}
+        # Group from a slice boundary at or before ``from`` so every offset is ≥ 0
+        # (SQLite's integer division truncates towards zero).
+        base = origin_ms + (from_ms - origin_ms) // slice_ms * slice_ms
+        first = (base - origin_ms) // slice_ms
+        fast = "1" if threshold_ms is None else f"duration_ms {'<=' if inclusive else '<'} ?"
+        marks = ",".join("?" * len(ids))
+        params: list[object] = [base, slice_ms]
+        params += [] if threshold_ms is None else [threshold_ms]
+        rows = self._reader().execute(
+            f"SELECT (ts_ms - ?) / ? AS k, count(*), sum(outcome = 0 AND {fast}) FROM results "
+            f"WHERE series_id IN ({marks}) AND ts_ms >= ? AND ts_ms < ? AND outcome < 2 "
+            "GROUP BY k", (*params, *ids, from_ms, to_ms)).fetchall()
+        return {first + k: (n, g) for k, n, g in rows}
+
+
+def _failures(db: sqlite3.Connection, sid: int, from_ms: int, to_ms: int) -> int:
+    """The failed results of one series in [from, to): whole failure runs inside, the
+    raw rows of the parts inside of those crossing an edge."""
+    failure = {o.value: code for o, code in schema.OUTCOME_CODE.items()}["failure"]
+    n = 0
+    for start, last, count in db.execute(
+            "SELECT start_ms, last_ms, count FROM runs WHERE series_id=? AND outcome=? "
+            "AND last_ms >= ? AND start_ms < ?", (sid, failure, from_ms, to_ms)):
+        if from_ms <= start and last < to_ms:
+            n += count
+        else:
+            (part,) = db.execute(
+                "SELECT count(*) FROM results WHERE series_id=? AND outcome=? AND ts_ms>=? "
+                "AND ts_ms<?", (sid, failure, max(start, from_ms), min(last + 1, to_ms))
+            ).fetchone()
+            n += part
+    return int(n)

@@ -22,19 +22,21 @@ from __future__ import annotations
 import itertools
 import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from slaguard.domain import PHASES, Outcome, ProbeResult
 from slaguard.errors import StoreError
 from slaguard.store import histograms
-from slaguard.store.schema import OUTCOME_CODE, RESULT_COLUMNS
+from slaguard.store.schema import OUTCOME_CODE, RESULT_COLUMNS, STEP_COLUMNS
 from slo.latency import merge_counts
 
 SUCCESS = OUTCOME_CODE[Outcome.SUCCESS]
 
 INSERT_RESULT = f"INSERT INTO results VALUES ({','.join('?' * RESULT_COLUMNS)})"
 UPSERT_RUN = "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)"
+INSERT_STEP = f"INSERT INTO journey_steps VALUES ({','.join('?' * STEP_COLUMNS)})"
+INSERT_VITAL = "INSERT INTO browser_vitals VALUES (?,?,?,?)"
 # SQLite's default limit on the parameters of one statement is 32766; stay well below.
 _IN_BATCH = 500
 
@@ -55,6 +57,20 @@ def result_row(series_id: int, r: ProbeResult, code: int) -> tuple[object, ...]:
             e.cls.value if e else None, e.message if e else None, *phases,
             r.cert_expiry, r.recovery_point_ms, None if r.connection == "cold" else r.connection,
             r.bound_exceeded_ms)
+
+
+def step_rows(series_id: int, r: ProbeResult) -> Iterator[tuple[object, ...]]:
+    """The ``journey_steps`` rows of ``r`` (none unless it is a journey run)."""
+    for seq, st in enumerate(r.steps):
+        e = st.error
+        yield (series_id, r.ts_ms, seq, st.step, st.offset_ms, st.elapsed_ms, st.attempts,
+               st.status_code, int(st.ok), e.cls.value if e else None,
+               e.message if e else None)
+
+
+def vital_rows(series_id: int, r: ProbeResult) -> Iterator[tuple[object, ...]]:
+    """The ``browser_vitals`` rows of ``r`` (none unless it is a browser check)."""
+    return ((series_id, r.ts_ms, name, value) for name, value in sorted(r.vitals.items()))
 
 
 @dataclass(slots=True)
@@ -92,6 +108,10 @@ class TxWriter:
         # Counts of hours a series has moved past, written after each add.
         self._ready: dict[tuple[int, int], dict[int, int]] = {}
         self._failed = False
+        # Steps of the journey results and vitals of the browser checks added but not yet
+        # written (after their results).
+        self._steps: list[tuple[object, ...]] = []
+        self._vitals: list[tuple[object, ...]] = []
 
     # -- the transaction's life -------------------------------------------------------
 
@@ -109,6 +129,10 @@ class TxWriter:
                     slow += self._add_slow(s, rs)
             self.db.executemany(INSERT_RESULT, rows)
             self.db.executemany(UPSERT_RUN, closed)
+            self.db.executemany(INSERT_STEP, self._steps)
+            self.db.executemany(INSERT_VITAL, self._vitals)
+            self._steps.clear()
+            self._vitals.clear()
             self._flush_ready()
         except BaseException:
             self._failed = True  # the caches may no longer match the tables
@@ -171,6 +195,7 @@ class TxWriter:
             return False
         codes = [OUTCOME_CODE[r.outcome] for r in rs]
         rows.extend(map(result_row, itertools.repeat(s.id), rs, codes))
+        self._keep_steps(s.id, rs)
         s.run = _fold(s.id, s.run, zip(ts, codes, strict=True), 2 * s.interval_ms,
                       closed)
         s.run_dirty = True
@@ -178,6 +203,11 @@ class TxWriter:
             if code == SUCCESS:
                 self._count(s, r.ts_ms, r.duration_ms)
         return True
+
+    def _keep_steps(self, sid: int, rs: Sequence[ProbeResult]) -> None:
+        """What a result keeps beside its row: a journey's steps, a browser's vitals."""
+        self._steps.extend(row for r in rs if r.steps for row in step_rows(sid, r))
+        self._vitals.extend(row for r in rs if r.vitals for row in vital_rows(sid, r))
 
     def _count(self, s: _Series, ts: int, duration_ms: int) -> None:
         hour = ts - ts % histograms.HOUR_MS
@@ -264,6 +294,7 @@ class TxWriter:
             return len(new)
         self.db.executemany(INSERT_RESULT,
                             [result_row(s.id, r, OUTCOME_CODE[r.outcome]) for r in new])
+        self._keep_steps(s.id, new)
         for r in new:
             if r.outcome is Outcome.SUCCESS:
                 self._count(s, r.ts_ms, r.duration_ms)

@@ -148,6 +148,22 @@ def test_confirmed_outage_from_two_of_three_locations_is_p1(cfg: Config,
     assert "2026-10-02T23:40:00+08:00" in outage.summary  # the outage's first failure
 
 
+def test_an_outage_of_a_browser_target_links_its_evidence(cfg: Config,
+                                                         settings: RuleSettings) -> None:
+    """A failed browser check kept a screenshot and a trace: the notification links the
+    evidence of the outage's span (GET /api/v1/evidence, staff read)."""
+    report, _ = outage_report(cfg)
+    as_browser = replace(settings, evidence_targets=frozenset({"web-home"}),
+                         evidence_base="https://sg.example.com/")
+    [outage] = rules.outage_conditions(report, as_browser)
+    url = ("https://sg.example.com/api/v1/evidence?target=web-home"
+           f"&from={NOW - 20 * MIN}")
+    assert outage.labels["evidence"] == url
+    assert outage.summary.endswith(f"; 证据 / evidence: {url}")
+    [plain] = rules.outage_conditions(report, settings)  # an http target keeps none
+    assert "evidence" not in plain.labels and "evidence" not in plain.summary
+
+
 def test_one_location_down_is_not_an_outage_under_majority(cfg: Config,
                                                            settings: RuleSettings) -> None:
     report, snap = outage_report(cfg, down_at=("shanghai",))

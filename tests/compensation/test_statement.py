@@ -190,3 +190,25 @@ def test_html_escapes_customer_text(cfg: Config, report: Report) -> None:
     with pytest.raises(ValueError):
         statement_html.render(build_statement(report, evil, compensation_policy(cfg), [],
                                               sc.NOW), font_family='x"; } body {')
+
+
+def test_an_outage_of_a_browser_target_links_its_evidence(cfg: Config, report: Report) -> None:
+    """A browser target's failed checks kept a screenshot and a trace: each of its
+    outages in the statement carries the API path of that evidence (staff read), and
+    the HTML links it; other targets' outages carry none."""
+    outages = [o for s in report.services for o in s.availability.outages]
+    browser = outages[0].targets[0]
+    st = build_statement(report, cfg.customers[0], compensation_policy(cfg), sc.INCIDENTS,
+                         sc.NOW, evidence_targets=[browser])
+    doc = json.loads(statement_json.render(st))
+    listed = [o for s in doc["services"] for o in s["outages"]]
+    for o, seen in zip(outages, listed, strict=True):
+        if browser in o.targets:
+            assert seen["evidence"] == [f"/api/v1/evidence?target={browser}&from={o.start_ms}"
+                                        f"&to={o.end_ms}"]
+        else:
+            assert "evidence" not in seen
+    assert f'<a href="/api/v1/evidence?target={browser}&amp;from=' in statement_html.render(st)
+    plain = json.loads(statement_json.render(build_statement(
+        report, cfg.customers[0], compensation_policy(cfg), sc.INCIDENTS, sc.NOW)))
+    assert all("evidence" not in o for s in plain["services"] for o in s["outages"])

@@ -72,6 +72,13 @@ TABLE: list[tuple[str, str, Any, Any, Any, Any, Any, Any]] = [
     ("GET", "/api/v1/incidents/stats", 401, 403, 403, OK, OK, 403),
     ("GET", "/api/v1/incidents/INC-1", 401, 403, 403, OK, OK, 403),
     ("GET", "/api/v1/maintenance", 401, 403, 403, OK, OK, 403),
+    ("GET", "/api/v1/results/web@local@1796000000000/evidence", 401, 403, 403, OK, OK, 403),
+    ("GET", "/api/v1/results/web@local@1796000000000/evidence/screenshot.png",
+     401, 403, 403, OK, OK, 403),
+    ("GET", "/api/v1/evidence?target=web&from=1796000000000", 401, 403, 403, OK, OK, 403),
+    ("GET", "/api/v1/capacity/runs", 401, 403, 403, OK, OK, 403),
+    ("GET", "/api/v1/capacity/runs/CAP-1", 401, 403, 403, OK, OK, 403),
+    ("GET", "/api/v1/capacity/runs/CAP-1/page", 401, 403, 403, OK, OK, 403),
     # /metrics: the scrape token or staff; compensation exposure is never public
     ("GET", "/metrics", 401, 403, 403, OK, OK, OK),
     # staff write
@@ -83,6 +90,8 @@ TABLE: list[tuple[str, str, Any, Any, Any, Any, Any, Any]] = [
     ("POST", "/api/v1/maintenance", 401, 403, 403, 403, OK, 403),
     ("POST", "/api/v1/maintenance/mw-1/announce", 401, 403, 403, 403, OK, 403),
     ("POST", "/api/v1/alertmanager", 401, 403, 403, 403, OK, 403),
+    ("POST", "/api/v1/capacity/runs", 401, 403, 403, 403, OK, 403),
+    ("POST", "/api/v1/capacity/kill", 401, 403, 403, 403, OK, 403),
     ("POST", "/api/v1/claims/CLM-1/review", 401, 403, 403, 403, OK, 403),
     ("POST", "/api/v1/claims/CLM-1/confirm-technical", 401, 403, 403, 403, OK, 403),
     ("POST", "/api/v1/claims/CLM-1/compute", 401, 403, 403, 403, OK, 403),

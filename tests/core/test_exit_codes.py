@@ -167,6 +167,17 @@ CASES = [
                             "http://127.0.0.1:{closed}"], 2, "no API token"),
     ("incidents bad id", ["incidents", "show", "-c", "{c}", "--url",
                           "http://127.0.0.1:{closed}", "nope"], 2, "not an incident id"),
+    ("openslo validate unreadable", ["openslo", "validate", "{d}/nope.yaml"], 2,
+     "cannot read"),
+    ("openslo export ok", ["openslo", "export", "-c", "{c}", "-o", "{d}/openslo.yaml"], 0, ""),
+    ("openslo import invalid config", ["openslo", "import", "{d}/nope.yaml", "-c", "{bad}"],
+     2, ""),
+    ("capacity run unknown job", ["capacity", "run", "nope", "-c", "{c}"], 2,
+     "no capacity job 'nope'"),
+    ("capacity show unknown run", ["capacity", "show", "CAP-99", "-c", "{c}"], 2,
+     "no capacity run CAP-99"),
+    ("capacity kill unreachable", ["capacity", "kill", "-c", "{c}", "--url",
+                                   "http://127.0.0.1:{closed}", "--token", "t"], 1, "error:"),
 ]
 
 

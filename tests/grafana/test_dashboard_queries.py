@@ -36,13 +36,14 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from capacity.store import CapacityStore
 from compensation.support import Known, SupportStore, import_support
 from demo.config import demo_config
 from demo.platform import CYCLE_S, LOCATIONS, start_platform
 from exporters.scrape_config import scrape_job
 from grafana.build import DEFAULT_DIR, load, queries
 from slaguard.app import App
-from slaguard.config.schema import HttpTarget
+from slaguard.config.schema import SLO, HttpTarget
 from slo.periods import month_containing, rfc3339
 from tests.conftest import free_port, require_binary
 from tests.integration.servers import Prometheus, prometheus
@@ -102,6 +103,25 @@ def seed_support(cfg: Any, tmp: Path) -> None:
     store = SupportStore(cfg.storage.path)
     try:
         import_support(store, src, Known({customer}))
+    finally:
+        store.close()
+
+
+def seed_capacity(cfg: Any) -> None:
+    """One finished capacity run (the demo runs none by itself: a load test is run on
+    purpose), with a p95 threshold, so the capacity row has a job and an endpoint."""
+    now = int(time.time() * 1000)
+    store = CapacityStore(cfg.storage.path)
+    try:
+        run = store.start("release", now - 60_000, {"job": "release", "start_ms": now - 60_000})
+        store.finish({"id": run, "job": "release", "start_ms": now - 60_000, "end_ms": now,
+                      "verdict": "passed", "peak_users": 200,
+                      "total": {"name": "Aggregated", "count": 1000, "failures": 2},
+                      "endpoints": [{"name": "bid/login", "count": 1000, "failures": 2,
+                                     "mean_ms": 40, "p95_ms": 120}],
+                      "thresholds": [{"endpoint": "bid/login", "metric": "p95",
+                                      "expr": "bid/login p95 < 500 ms", "observed": 120,
+                                      "pass": True}]})
     finally:
         store.close()
 
@@ -212,8 +232,15 @@ async def test_every_panel_query_parses_and_returns_data(tmp_path: Path) -> None
     # /metrics is not public: Prometheus scrapes it as `slaguard rules` configures it.
     cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={
         "metrics_token": "dashboard-scrape-token"})})
+    # The rolling-window row reads a windowed objective with a burn alert.
+    cfg = cfg.model_copy(update={"slos": [*cfg.slos, SLO.model_validate({
+        "name": "core-1h", "services": ["core"], "objective": {
+            "sli": "availability", "target": "99%", "window": "1h",
+            "burn_alerts": [{"name": "fast", "severity": "page", "threshold": 14.4,
+                             "lookback": "5m"}]}})]})
     (tmp_path / "data").mkdir()
     seed_support(cfg, tmp_path)
+    seed_capacity(cfg)
     app = App(cfg, locations=list(LOCATIONS), source_addresses=LOCATIONS)
     await app.start()
     with contextlib.ExitStack() as stack:

@@ -266,4 +266,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
     processes run on (slaguard.eventloop)."""
     import uvloop
 
+    if item.path.name.startswith("test_browser"):  # real Chromium: once, on slaguard's loop
+        return {"uvloop": uvloop.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

@@ -120,5 +120,23 @@ async def test_what_cannot_be_warmed_is_skipped_and_probing_goes_on(
 
 def test_every_probe_kind_is_rehearsed_cold_and_warm() -> None:
     targets = warmup._rehearsal_targets("http://127.0.0.1:9/")
-    assert {t.kind for t in targets} == set(PROBES) == set(warmup._PROBES)
+    # Every HTTP kind; a browser's warm-up is launching its browser (probes.browser),
+    # which an HTTP rehearsal cannot stand in for.
+    http_kinds = set(PROBES) - {"browser"}
+    assert {t.kind for t in targets} == http_kinds == set(warmup._PROBES)
     assert {t.connection for t in targets} == {"cold", "warm"}
+
+
+async def test_the_journey_rehearsal_goes_through() -> None:
+    """The rehearsal journey passes against the throwaway server (else it would warm
+    only half its path)."""
+    server, url = await warmup._serve_locally()
+    ctx = ProbeContext(location="test-lab")
+    try:
+        target = next(t for t in warmup._rehearsal_targets(url) if t.kind == "journey")
+        result = await warmup._PROBES["journey"](target, ctx)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert [(s.step, s.attempts) for s in result.steps] == [("start", 1), ("poll", 1)]

@@ -98,7 +98,7 @@ def test_a_schema_1_store_is_migrated_on_open(tmp_path: Path) -> None:
     write_v1(path, rs)
     store = SQLiteStore(path)
     try:
-        assert store._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+        assert store._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
         assert store.results("web") == rs
         lo, hi = T0 - 1_800_000, T0 + 10 * 3_600_000
         assert store.runs(lo, hi)[("web", "sh")] == runs_from_results(
@@ -147,10 +147,10 @@ def test_an_unknown_schema_is_refused_with_a_clear_message(tmp_path: Path) -> No
     path = tmp_path / "new.db"
     SQLiteStore(path).close()
     db = sqlite3.connect(path, isolation_level=None)
-    db.execute("UPDATE meta SET value='4' WHERE key='schema'")
+    db.execute("UPDATE meta SET value='5' WHERE key='schema'")
     db.close()
-    with pytest.raises(StoreError, match=r"new\.db: store schema 4, this slaguard reads 3 "
-                                         r"\(and migrates 1 and 2\)"):
+    with pytest.raises(StoreError, match=r"new\.db: store schema 5, this slaguard reads 4 "
+                                         r"\(and migrates 1, 2 and 3\)"):
         SQLiteStore(path)
 
 
@@ -278,7 +278,7 @@ def test_a_schema_2_store_is_migrated_and_keeps_its_results_as_recorded(tmp_path
     write_v2(path, old)
     store = SQLiteStore(path)
     try:
-        assert store._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+        assert store._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
         assert store.results("upload") == [r for r in old if r.target == "upload"]
         assert store.results("web") == [r for r in old if r.target == "web"]
         runs = store.runs(T0, T0 + 10 * 3_600_000)
