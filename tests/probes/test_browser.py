@@ -250,7 +250,8 @@ async def test_timeout_is_min_of_timeout_and_most_of_the_interval(
     took = time.monotonic() - started
     assert r.outcome is Outcome.FAILURE and r.error is not None
     assert (r.error.cls, r.error.message) == (ErrorClass.TIMEOUT, "page not loaded within 1.2 s")
-    assert 1200 <= r.duration_ms < 1400 and took < 1.2 + 5.0
+    # The visit is cut at the deadline: its duration reads the deadline (truncated to ms).
+    assert 1190 <= r.duration_ms < 1400 and took < 1.2 + 5.0
     store: EvidenceStore = ctx.options["evidence"]
     assert "screenshot.png" in {f.name for f in store.files(r.id)}  # what was on screen
     await until(lambda: site.in_flight == 0, 5, "the closed context to drop its request")
