@@ -10,29 +10,14 @@ import io
 import time
 from typing import Any
 
-import pytest
 from PIL import Image
 
 from demo.platform import SPIKE_ASSET_S, SPIKE_HTML_S
 from demo.site import TITLE
-from tests.conftest import REQUIRE_INTEGRATION, require_binary
 from tests.demo_platform.conftest import Running
+from tests.web.browser import LAUNCH_ARGS, chromium
 
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update",
-               "--disable-sync"]
 ASSETS = ("/static/site.css", "/static/logo.svg", "/static/app.js", "/static/chart.png")
-
-
-def chromium() -> str:
-    path = require_binary("chromium")
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        if REQUIRE_INTEGRATION:
-            pytest.fail("SLAGUARD_REQUIRE_INTEGRATION=1 but the playwright package is missing")
-        pytest.skip("the playwright Python package is not installed")
-    return path
 
 
 async def load(browser: Any, url: str) -> tuple[int, float, dict[str, int]]:
