@@ -25,10 +25,10 @@ KILL_WITHIN_S = 5.0
 async def test_200_users_master_and_two_workers_agree_with_the_target(
         target: Target, rig: Callable[..., Rig]) -> None:
     r = rig(target.url, generator={"workers": 2, "max_cpu": "100%"},
-            # hold 9 s: the history's first 10 s step ends (its users are those at its
-            # end) while all 200 still hold, however soon Locust starts (at 6 s it was
-            # 0 whenever Locust started within 3 s of the run: a flaky check).
-            profile={"users": 200, "spawn_rate": 200, "hold": "9s", "think_min": "0.5s",
+            # The 200 users for 20 s; so long a hold also ends the history's
+            # first 10 s step (its users are those at its end) while all 200 still hold,
+            # however soon Locust starts.
+            profile={"users": 200, "spawn_rate": 200, "hold": "20s", "think_min": "0.5s",
                      "think_max": "1.5s"},
             thresholds={"p95": "5s", "mean": "2s", "error_rate": "1%"})
     doc = await asyncio.to_thread(r.runner.run, "load", "test")
